@@ -1,3 +1,21 @@
 """causalmim: neural individual treatment effect estimation with mutual-information minimization."""
 
 __version__ = "0.1.0.dev0"
+
+from .estimators import (
+    CausalMIMRegressor,
+    CFRNetRegressor,
+    DragonNetRegressor,
+    DRCFRRegressor,
+    TARNetRegressor,
+    load,
+)
+
+__all__ = [
+    "CausalMIMRegressor",
+    "CFRNetRegressor",
+    "DRCFRRegressor",
+    "DragonNetRegressor",
+    "TARNetRegressor",
+    "load",
+]

@@ -1,0 +1,120 @@
+"""Composable torch building blocks for the causal networks.
+
+Every layer carries a leading *member* dimension: a ``MemberLinear`` with ``n_members=M`` holds M
+independent weight matrices and maps a (M, n, d_in) batch to (M, n, d_out) in one batched matrix
+product. The outcome heads use it (one member per arm), the factor networks use it (one member per
+factor), and an ensemble or parallel-path model can use it for its paths, all in one forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+class MemberLinear(nn.Module):
+    """A linear layer with a leading member dimension: (M, n, d_in) -> (M, n, d_out)."""
+
+    def __init__(self, in_features, out_features, n_members=1):
+        super().__init__()
+        self.in_features, self.out_features, self.n_members = in_features, out_features, n_members
+        self.weight = nn.Parameter(torch.empty(n_members, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_members, 1, out_features))
+        bound = 1.0 / math.sqrt(in_features)
+        # The same init as torch.nn.Linear (kaiming-uniform with a=sqrt(5)), per member.
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def extra_repr(self):
+        return f"in={self.in_features}, out={self.out_features}, members={self.n_members}"
+
+
+class MemberMLP(nn.Module):
+    """``n_layers`` hidden layers of ``units`` (activation after each), then an optional output
+    layer of size ``out_features`` (no activation). All layers carry ``n_members`` members."""
+
+    def __init__(self, in_features, units, n_layers, out_features=None, n_members=1,
+                 activation="elu", dropout=0.0):
+        super().__init__()
+        layers, d = [], in_features
+        for _ in range(n_layers):
+            layers += [MemberLinear(d, units, n_members), ACTIVATIONS[activation]()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            d = units
+        if out_features is not None:
+            layers.append(MemberLinear(d, out_features, n_members))
+            d = out_features
+        self.net = nn.Sequential(*layers)
+        self.out_features = d
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class CausalNetwork(nn.Module):
+    """The one network of the model family, configured by its parts.
+
+    ``x -> [shared trunk] -> factor representations -> heads``:
+
+    * ``factors``: names of the representations (``("phi",)`` for TARNet/CFRNet/DragonNet,
+      ``("gamma", "delta", "upsilon")`` for DR-CFR and MIM-DRCFR), one member each of one
+      batched MLP.
+    * ``trunk_layers``: a shared trunk before the factor networks (multi-task sharing).
+    * ``outcome_inputs``: the factors concatenated into the outcome heads (one member per arm).
+    * ``propensity_inputs``: the factors concatenated into the propensity head (or None).
+
+    ``forward(x)`` returns a dict: ``factors`` (name -> (n, rep_units)), ``outcomes`` (n, K)
+    (raw outputs: the outcome on the standardized scale, or logits), and ``propensity`` (n, K)
+    logits or None. ``t`` and ``w`` are accepted and ignored so that skorch can pass the whole
+    input dict.
+    """
+
+    def __init__(self, n_features, n_arms, *, factors=("phi",), outcome_inputs=("phi",),
+                 propensity_inputs=None, trunk_units=0, trunk_layers=0, rep_units=200,
+                 rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
+                 propensity_layers=0, targeted_epsilon=False):
+        super().__init__()
+        self.factor_names = tuple(factors)
+        self.outcome_inputs = tuple(outcome_inputs)
+        self.propensity_inputs = tuple(propensity_inputs) if propensity_inputs else None
+        self.n_arms = n_arms
+        d = n_features
+        self.trunk = None
+        if trunk_layers:
+            self.trunk = MemberMLP(d, trunk_units, trunk_layers, activation=activation,
+                                   dropout=dropout)
+            d = self.trunk.out_features
+        self.factors = MemberMLP(d, rep_units, rep_layers, n_members=len(self.factor_names),
+                                 activation=activation, dropout=dropout)
+        d_out = rep_units * len(self.outcome_inputs)
+        self.outcome_heads = MemberMLP(d_out, head_units, head_layers, out_features=1,
+                                       n_members=n_arms, activation=activation, dropout=dropout)
+        self.propensity_head = None
+        if self.propensity_inputs:
+            d_prop = rep_units * len(self.propensity_inputs)
+            self.propensity_head = MemberMLP(d_prop, head_units, propensity_layers,
+                                             out_features=n_arms, activation=activation)
+        self.epsilon = nn.Parameter(torch.zeros(1)) if targeted_epsilon else None
+
+    def forward(self, x, t=None, w=None):
+        h = x.unsqueeze(0)
+        if self.trunk is not None:
+            h = self.trunk(h)
+        reps = self.factors(h.expand(len(self.factor_names), -1, -1))
+        factors = dict(zip(self.factor_names, reps.unbind(0)))
+        z = torch.cat([factors[f] for f in self.outcome_inputs], dim=1)
+        outcomes = self.outcome_heads(z.unsqueeze(0).expand(self.n_arms, -1, -1))
+        out = {"factors": factors, "outcomes": outcomes.squeeze(-1).transpose(0, 1),
+               "propensity": None}
+        if self.propensity_head is not None:
+            zp = torch.cat([factors[f] for f in self.propensity_inputs], dim=1)
+            out["propensity"] = self.propensity_head(zp.unsqueeze(0)).squeeze(0)
+        return out

@@ -1,0 +1,196 @@
+"""Input validation shared by every estimator (one module, as ``sklearn.utils.validation``).
+
+Public methods validate here and then call private hooks; nothing is silently dropped or coerced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "check_features",
+    "check_treatment_outcome",
+    "check_sample_weight",
+    "split_two_column_target",
+]
+
+
+def _is_frame(X):
+    return isinstance(X, pd.DataFrame)
+
+
+def check_features(X, *, n_features=None, feature_names=None, name="X"):
+    """Validate a covariate matrix and return it as a 2-D float64 array.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_samples, n_features)
+    n_features : int, optional
+        The number of columns seen in ``fit``; a different count raises.
+    feature_names : array of str, optional
+        The column names seen in ``fit`` (DataFrames only); a different order raises.
+    name : str
+        The argument's name for error messages.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    names : ndarray of str or None
+        The column names when ``X`` is a DataFrame.
+    """
+    names = None
+    if _is_frame(X):
+        names = np.asarray([str(c) for c in X.columns], dtype=object)
+        bad = [str(c) for c, dt in X.dtypes.items() if not (
+            pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))]
+        if bad:
+            raise ValueError(
+                f"{name} has non-numeric columns {bad}. Encode them first, e.g. with "
+                "pandas.get_dummies or sklearn.preprocessing.OneHotEncoder in a Pipeline.")
+        arr = X.to_numpy(dtype=np.float64)
+    else:
+        arr = np.asarray(X)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
+                                       or arr.dtype == bool):
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"{name} must be numeric; got dtype {arr.dtype}. Encode categorical "
+                    "columns first (pandas.get_dummies or OneHotEncoder).") from exc
+        arr = arr.astype(np.float64, copy=False)
+    if arr.ndim == 1:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features); got a 1-D array of length "
+            f"{arr.shape[0]}. Use X.reshape(-1, 1) for a single feature.")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}).")
+    _check_finite(arr, name)
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but the estimator was fitted with "
+            f"{n_features}. Pass the same columns as in fit.")
+    if feature_names is not None and names is not None and not np.array_equal(
+            names, feature_names):
+        raise ValueError(
+            f"The feature names of {name} differ from those seen in fit: expected "
+            f"{list(feature_names)}, got {list(names)}. Pass the same columns in the same order.")
+    return arr, names
+
+
+def _check_finite(arr, name):
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(arr[tuple(idx)]) else "inf"
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) ({kind} at index "
+            f"{tuple(int(i) for i in idx)}). Impute or drop them before fitting, e.g. with "
+            "sklearn.impute.SimpleImputer in a Pipeline.")
+
+
+def _as_1d(v, name):
+    if isinstance(v, (pd.Series, pd.Index)):
+        v = v.to_numpy()
+    elif _is_frame(v):
+        if v.shape[1] != 1:
+            raise ValueError(f"{name} must be 1-D; got a DataFrame with {v.shape[1]} columns.")
+        v = v.iloc[:, 0].to_numpy()
+    arr = np.asarray(v)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (n_samples,); got shape {arr.shape}.")
+    return arr
+
+
+def split_two_column_target(ty):
+    """Split a two-column target ``[t, y]`` (array or DataFrame) into ``t`` and ``y``.
+
+    scikit-learn tools (``Pipeline``, ``GridSearchCV``, ``cross_val_score``) pass one target;
+    causalmim estimators accept ``fit(X, ty)`` with the treatment in the first column and the
+    outcome in the second.
+    """
+    if _is_frame(ty):
+        if ty.shape[1] != 2:
+            raise ValueError(
+                f"A single target must have two columns [t, y]; got {ty.shape[1]} columns. "
+                "Call fit(X, t, y), or pass ty with the treatment first and the outcome second.")
+        return ty.iloc[:, 0].to_numpy(), ty.iloc[:, 1].to_numpy()
+    arr = np.asarray(ty)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(
+            f"A single target must be two columns [t, y]; got shape {arr.shape}. "
+            "Call fit(X, t, y), or pass ty = np.column_stack([t, y]).")
+    return arr[:, 0], arr[:, 1]
+
+
+def check_treatment_outcome(t, y, n_samples, *, binary_outcome=False):
+    """Validate treatment labels and outcomes for ``n_samples`` rows.
+
+    Returns the treatment labels (1-D, original dtype) and the outcome as float64.
+    """
+    t = _as_1d(t, "t")
+    if len(t) != n_samples:
+        raise ValueError(f"X has {n_samples} rows but t has {len(t)}; they must match.")
+    if t.dtype.kind in "fc":
+        _check_finite(t.astype(np.float64), "t")
+    elif t.dtype == object and pd.isna(t).any():
+        raise ValueError("t contains missing values (None/NaN); every unit needs an arm label.")
+    if y is None:
+        return t, None
+    y = _as_1d(y, "y")
+    if len(y) != n_samples:
+        raise ValueError(f"X has {n_samples} rows but y has {len(y)}; they must match.")
+    try:
+        y = y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"y must be numeric; got dtype {y.dtype}.") from exc
+    _check_finite(y, "y")
+    if binary_outcome and not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError(
+            "outcome='binary' needs y in {0, 1}; got other values. Use outcome='continuous' "
+            "for real-valued outcomes.")
+    return t, y
+
+
+def check_arms(t, control=None, *, min_units=2):
+    """Return the sorted arm labels (control first) and the integer arm index of each row."""
+    classes = np.unique(t)
+    if len(classes) < 2:
+        raise ValueError(
+            f"t has a single arm ({classes.tolist()}); effect estimation needs at least two "
+            "arms (treated and control units).")
+    if control is not None:
+        if control not in classes:
+            raise ValueError(f"control={control!r} is not an arm of t; arms are "
+                             f"{classes.tolist()}.")
+        classes = np.concatenate([[c for c in classes if c == control],
+                                  [c for c in classes if c != control]])
+    index = np.empty(len(t), dtype=np.int64)
+    for k, c in enumerate(classes):
+        index[t == c] = k
+    counts = np.bincount(index, minlength=len(classes))
+    small = [(classes[k].item() if hasattr(classes[k], "item") else classes[k], int(n))
+             for k, n in enumerate(counts) if n < min_units]
+    if small:
+        raise ValueError(
+            f"Each arm needs at least {min_units} units; arms with too few: {small}. Merge or "
+            "drop the rare arms before fitting.")
+    return classes, index
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Validate per-sample weights (non-negative, finite, not all zero)."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    w = _as_1d(sample_weight, "sample_weight").astype(np.float64)
+    if len(w) != n_samples:
+        raise ValueError(f"X has {n_samples} rows but sample_weight has {len(w)}.")
+    _check_finite(w, "sample_weight")
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample_weight must be non-negative and not all zero.")
+    return w
