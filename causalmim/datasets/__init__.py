@@ -1,5 +1,21 @@
-"""Benchmark data loaders and synthetic generators with known treatment effects."""
+"""Benchmark data loaders and synthetic generators with known treatment effects.
 
+Real benchmarks are read from the data home (:func:`get_data_home`), laid out as
+``ihdp/``, ``jobs/`` and ``hillstrom/``; missing files are downloaded and checked against the
+SHA-256 checksums of :data:`REMOTE_FILES` unless ``download_if_missing=False``.
+"""
+
+from ._hillstrom import load_hillstrom
+from ._home import REMOTE_FILES, get_data_home
+from ._ihdp import load_ihdp
+from ._jobs import load_jobs
 from ._synthetic import make_disentangled
 
-__all__ = ["make_disentangled"]
+__all__ = [
+    "REMOTE_FILES",
+    "get_data_home",
+    "load_hillstrom",
+    "load_ihdp",
+    "load_jobs",
+    "make_disentangled",
+]
