@@ -167,6 +167,16 @@ def test_remote_files_table_is_complete():
         assert remote.urls and all(u.startswith(("http://", "https://")) for u in remote.urls)
 
 
+def test_remote_checksums_match_the_shared_files(data_home):
+    checked = 0
+    for rel, remote in _home.REMOTE_FILES.items():
+        path = os.path.join(data_home, rel)
+        if os.path.isfile(path):
+            assert _home._sha256(path) == remote.sha256, rel
+            checked += 1
+    assert checked == len(_home.REMOTE_FILES)
+
+
 def _serve(tmp_path, monkeypatch, content):
     """Register a fake remote file served from a file:// URL."""
     src = tmp_path / "remote.txt"
