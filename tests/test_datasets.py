@@ -11,10 +11,12 @@ import pytest
 from causalmim.datasets import (
     _home,
     get_data_home,
+    iter_user_growth,
     load_hillstrom,
     load_ihdp,
     load_jobs,
     make_disentangled,
+    make_user_growth,
 )
 
 
@@ -141,6 +143,106 @@ def test_make_disentangled_randomized_and_constant_effect():
     )
     np.testing.assert_allclose(data.propensity, 0.5)
     np.testing.assert_allclose(data.tau, 2.0)
+
+
+# --------------------------------------------------------------------------- make_user_growth
+
+UG_KEYS = ("X", "t", "y", "mu", "uplift", "propensity")
+
+
+@pytest.fixture(scope="module")
+def growth():
+    # 70,000 rows cross the internal block boundary at 65,536
+    return make_user_growth(n=70_000, n_arms=3, random_state=7, as_frame=False)
+
+
+def _assert_same(a, b):
+    for key in UG_KEYS:
+        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
+
+
+def test_user_growth_shapes_and_dtypes(growth):
+    n = 70_000
+    assert growth.X.shape == (n, 6) and growth.X.dtype == np.float32
+    assert growth.feature_names == [
+        "activity", "engagement", "tenure", "mobile", "noise_0", "noise_1"
+    ]  # fmt: skip
+    assert growth.t.shape == (n,) and growth.t.dtype == np.int8
+    assert set(np.unique(growth.t)) == {0, 1, 2}
+    assert growth.y.dtype == np.float32 and set(np.unique(growth.y)) == {0.0, 1.0}
+    assert growth.mu.shape == (n, 3) and growth.propensity.shape == (n, 3)
+    assert growth.uplift.shape == (n, 2)
+    assert growth.treatment_names == ["control", "arm_1", "arm_2"]
+
+
+def test_user_growth_ground_truth_is_consistent(growth):
+    np.testing.assert_allclose(growth.uplift, growth.mu[:, 1:] - growth.mu[:, :1], atol=1e-6)
+    np.testing.assert_allclose(growth.propensity.sum(axis=1), 1.0, atol=1e-5)
+    assert growth.propensity.min() >= 0.1 / 3 - 1e-6  # exploration / n_arms
+    assert ((growth.mu > 0) & (growth.mu < 1)).all()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 9_999, 65_536, 1_000_000], ids=lambda c: f"chunk{c}")
+def test_user_growth_chunk_size_invariance(growth, chunk_size):
+    n = 70_000 if chunk_size > 1 else 300
+    data = make_user_growth(n=n, n_arms=3, random_state=7, as_frame=False, chunk_size=chunk_size)
+    _assert_same(data, {key: growth[key][:n] for key in UG_KEYS})
+
+
+def test_user_growth_iter_concatenates_to_make(growth):
+    chunks = list(
+        iter_user_growth(n=70_000, n_arms=3, random_state=7, chunk_size=30_000, as_frame=True)
+    )
+    assert [(c.start, c.stop) for c in chunks] == [(0, 30_000), (30_000, 60_000), (60_000, 70_000)]
+    assert chunks[1].X.index[0] == 30_000
+    whole = {key: np.concatenate([np.asarray(c[key]) for c in chunks]) for key in UG_KEYS}
+    _assert_same(whole, growth)
+
+
+def test_user_growth_deterministic_and_seeded():
+    a = make_user_growth(n=5_000, random_state=1)
+    b = make_user_growth(n=5_000, random_state=np.random.SeedSequence(1))
+    _assert_same(a, b)
+    c = make_user_growth(n=5_000, random_state=2)
+    assert not np.array_equal(a.X.to_numpy(), c.X.to_numpy())
+    assert isinstance(a.X, pd.DataFrame) and list(a.X.columns) == a.feature_names
+
+
+def test_user_growth_campaign_properties():
+    data = make_user_growth(n=50_000, random_state=0, as_frame=False)
+    activity, t, y, uplift = data.X[:, 0], data.t, data.y, data.uplift[:, 0]
+    assert data.mu[:, 0].mean() == pytest.approx(0.02, abs=0.002)  # calibrated base rate
+    assert 0.0 < uplift.mean() < 0.02  # small uplift
+    assert 0.05 < (uplift < 0).mean() < 0.25  # some users are hurt
+    # confounded targeting: activity raises both the chance of treatment and of conversion
+    assert np.corrcoef(activity, t)[0, 1] > 0.2
+    assert np.corrcoef(activity, data.mu[:, 0])[0, 1] > 0.3
+    naive = y[t == 1].mean() - y[t == 0].mean()
+    assert naive > 1.5 * uplift.mean()
+
+
+def test_user_growth_randomized_when_no_targeting():
+    data = make_user_growth(n=20_000, targeting_strength=0.0, random_state=0, as_frame=False)
+    np.testing.assert_allclose(data.propensity, 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n": 0}, "n must be"),
+        ({"n_arms": 1}, "n_arms"),
+        ({"base_rate": 0.0}, "base_rate"),
+        ({"exploration": 1.5}, "exploration"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"random_state": "seed"}, "random_state"),
+    ],
+    ids=["n", "arms", "base-rate", "exploration", "chunk-size", "random-state"],
+)
+def test_user_growth_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_user_growth(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        next(iter_user_growth(**kwargs))
 
 
 # --------------------------------------------------------------------------- data home

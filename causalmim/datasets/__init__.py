@@ -10,12 +10,15 @@ from ._home import REMOTE_FILES, get_data_home
 from ._ihdp import load_ihdp
 from ._jobs import load_jobs
 from ._synthetic import make_disentangled
+from ._user_growth import iter_user_growth, make_user_growth
 
 __all__ = [
     "REMOTE_FILES",
     "get_data_home",
+    "iter_user_growth",
     "load_hillstrom",
     "load_ihdp",
     "load_jobs",
     "make_disentangled",
+    "make_user_growth",
 ]
