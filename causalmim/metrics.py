@@ -11,11 +11,14 @@ Two families, with two argument conventions:
   better).
 
 Every function accepts array-likes and :class:`pandas.Series` of one dimension (a single
-column of shape ``(n, 1)`` is flattened), and raises :class:`ValueError` on a length mismatch,
-a missing or infinite value, or a treatment (or sample flag) that is not coded 0/1.
+column of shape ``(n, 1)``, or a one-column DataFrame, is flattened), and raises
+:class:`ValueError` on a length mismatch, a missing or infinite value, or a treatment (or
+sample flag) that is not coded 0/1.
 """
 
 import numpy as np
+
+from ._validation import _as_1d
 
 __all__ = [
     "sqrt_pehe",
@@ -38,14 +41,11 @@ def _column(values, name):
     """Return ``values`` as a finite 1-D float array, or raise a ValueError naming it."""
     if values is None:
         raise ValueError(f"{name} is required, got None.")
+    arr = _as_1d(values, name)
     try:
-        arr = np.asarray(values, dtype=float)
+        arr = arr.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric: {exc}") from exc
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}.")
     if arr.size == 0:
         raise ValueError(f"{name} is empty.")
     if np.isnan(arr).any():

@@ -43,6 +43,7 @@ def test_metrics_accept_series_and_columns():
     assert sqrt_pehe(tau, np.array([[1.0], [2.0], [6.0]])) == pytest.approx(np.sqrt(3.0))
     assert ate_error(tau, pd.Series([2.0, 2.0, 2.0])) == pytest.approx(0.0)
     assert isinstance(sqrt_pehe(tau, tau), float)
+    assert sqrt_pehe(tau.to_frame(), tau) == 0.0
 
 
 # --------------------------------------------------------------------------- Jobs protocol
@@ -164,7 +165,7 @@ def test_normalized_scores_nan_for_constant_outcome():
         (sqrt_pehe, ([1.0, 2.0], [1.0]), "different lengths"),
         (ate_error, ([1.0, np.nan], [1.0, 2.0]), "tau_true contains NaN"),
         (sqrt_pehe, ([1.0, 2.0], [1.0, np.inf]), "infinite"),
-        (sqrt_pehe, (np.ones((2, 2)), np.ones((2, 2))), "one-dimensional"),
+        (sqrt_pehe, (np.ones((2, 2)), np.ones((2, 2))), "tau_true must be 1-D"),
         (sqrt_pehe, ([], []), "empty"),
         (sqrt_pehe, (["a", "b"], [1.0, 2.0]), "numeric"),
         (policy_risk, ([1.0, 1.0], [1, 2], [0, 1]), "t must be coded 0/1"),
