@@ -61,7 +61,6 @@ class _World:
         self.cos, self.sin = np.cos(angles), np.sin(angles)
         # at average activity, P(control) = 1 - treat_share, arms equally likely
         self.arm_intercept = np.log(treat_share / (1 - treat_share) / (n_arms - 1))
-        self.intercept = 0.0
         self.intercept = self._calibrate(base_rate)
         self._cached = (None, None)
 
@@ -213,8 +212,9 @@ _PARAMS_DOC = """n_arms : int, default=2
         The logged policy mixes in uniform random arms with this weight, so each arm has
         probability at least ``exploration / n_arms`` (overlap).
     n_noise : int, default=2
-        Number of irrelevant standard normal covariates ``noise_0, ...``.
-    random_state : int, numpy.random.SeedSequence, numpy.random.Generator or None, default=None
+        Number of irrelevant standard normal covariates ``noise_0, ...``."""
+
+_SEED_DOC = """random_state : int, SeedSequence, Generator or None, default=None
         Seed. Rows are drawn in fixed blocks of 65,536 rows, block ``b`` from the child
         ``SeedSequence(entropy, spawn_key=(b,))``: the same seed gives the same rows whatever
         ``chunk_size``, and a smaller ``n`` gives a prefix of a larger one.
@@ -258,9 +258,9 @@ def make_user_growth(
     {world}
 
     The output arrays are allocated once and filled ``chunk_size`` rows at a time, so
-    ``n = 10_000_000`` takes about 0.7 GB for the defaults (float32 where possible) plus
-    working memory proportional to ``chunk_size``. See :func:`iter_user_growth` to stream the
-    same rows chunk by chunk instead.
+    ``n = 10_000_000`` takes about 0.5 GB of output for the defaults (float32 where possible)
+    plus working memory proportional to ``chunk_size`` (about 0.3 GB for a million rows).
+    See :func:`iter_user_growth` to stream the same rows chunk by chunk instead.
 
     Parameters
     ----------
@@ -269,6 +269,7 @@ def make_user_growth(
     {params}
     chunk_size : int, default=1_000_000
         Rows computed at a time (working memory); does not change the data.
+    {seed}
 
     Returns
     -------
@@ -327,7 +328,8 @@ def iter_user_growth(
         Number of users in all.
     {params}
     chunk_size : int, default=1_000_000
-        Rows per chunk (the last one may be shorter).
+        Rows per chunk (the last one may be shorter); does not change the data.
+    {seed}
 
     Yields
     ------
@@ -347,5 +349,7 @@ def iter_user_growth(
         yield chunk
 
 
-make_user_growth.__doc__ = make_user_growth.__doc__.format(world=_WORLD_DOC, params=_PARAMS_DOC)
-iter_user_growth.__doc__ = iter_user_growth.__doc__.format(params=_PARAMS_DOC)
+make_user_growth.__doc__ = make_user_growth.__doc__.format(
+    world=_WORLD_DOC, params=_PARAMS_DOC, seed=_SEED_DOC
+)
+iter_user_growth.__doc__ = iter_user_growth.__doc__.format(params=_PARAMS_DOC, seed=_SEED_DOC)
