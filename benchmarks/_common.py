@@ -1,0 +1,463 @@
+"""Shared code of the benchmark scripts: the model table, fitting, timing, parallel runs, results.
+
+Every benchmark script picks models by name from :data:`ALL_MODELS` (one entry per
+configuration, CATENets' ``ALL_MODELS`` pattern), fits them on splits that it builds itself and
+writes a Markdown and a JSON file stamped by :func:`environment` (command, versions, commit,
+date, CPU). Models only ever see the training part of a split; the causalmim estimators carve
+their own validation split for early stopping out of it, the EconML estimators cross-fit their
+nuisances inside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime
+import json
+import math
+import multiprocessing
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+
+# GradientBoosting nuisances of the EconML peers: small and seeded.
+GB_PARAMS = {"n_estimators": 100, "max_depth": 3}
+
+
+# ----------------------------------------------------------------------------- the model table
+
+
+def _causalmim(cls_name):
+    def factory(outcome="continuous", random_state=0):
+        import causalmim
+
+        return getattr(causalmim, cls_name)(outcome=outcome, random_state=random_state)
+
+    factory.__doc__ = f"causalmim.{cls_name} with default settings."
+    return factory
+
+
+def _gb_regressor(random_state):
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    return GradientBoostingRegressor(**GB_PARAMS, random_state=random_state)
+
+
+def _gb_classifier(random_state):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    return GradientBoostingClassifier(**GB_PARAMS, random_state=random_state)
+
+
+def causal_forest(outcome="continuous", random_state=0):
+    """EconML CausalForestDML (defaults) with gradient-boosting nuisances, one process."""
+    from econml.dml import CausalForestDML
+
+    binary = outcome == "binary"
+    model_y = _gb_classifier(random_state) if binary else _gb_regressor(random_state)
+    return CausalForestDML(model_y=model_y, model_t=_gb_classifier(random_state),
+                           discrete_treatment=True, discrete_outcome=binary, n_jobs=1,
+                           random_state=random_state)
+
+
+def dr_learner(outcome="continuous", random_state=0):
+    """EconML DRLearner (default linear final stage) with gradient-boosting nuisances."""
+    from econml.dr import DRLearner
+
+    binary = outcome == "binary"
+    model_regression = _gb_classifier(random_state) if binary else _gb_regressor(random_state)
+    return DRLearner(model_propensity=_gb_classifier(random_state),
+                     model_regression=model_regression, discrete_outcome=binary,
+                     random_state=random_state)
+
+
+def x_learner(outcome="continuous", random_state=0):
+    """EconML XLearner with gradient-boosting outcome, effect and propensity models.
+
+    Meta-learners call ``predict`` of their outcome models, so a 0/1 outcome is fitted by a
+    regressor (its predictions are probabilities).
+    """
+    from econml.metalearners import XLearner
+
+    return XLearner(models=_gb_regressor(random_state),
+                    propensity_model=_gb_classifier(random_state))
+
+
+def t_learner(outcome="continuous", random_state=0):
+    """EconML TLearner with gradient-boosting outcome models (regressors, see XLearner)."""
+    from econml.metalearners import TLearner
+
+    return TLearner(models=_gb_regressor(random_state))
+
+
+#: name -> factory(outcome={"continuous", "binary"}, random_state=int) -> unfitted estimator.
+ALL_MODELS = {
+    "TARNet": _causalmim("TARNetRegressor"),
+    "CFRNet": _causalmim("CFRNetRegressor"),
+    "DragonNet": _causalmim("DragonNetRegressor"),
+    "DR-CFR": _causalmim("DRCFRRegressor"),
+    "CausalMIM": _causalmim("CausalMIMRegressor"),
+    "CausalForestDML": causal_forest,
+    "XLearner": x_learner,
+    "DRLearner": dr_learner,
+    "TLearner": t_learner,
+}
+CAUSALMIM_MODELS = ("TARNet", "CFRNet", "DragonNet", "DR-CFR", "CausalMIM")
+ECONML_MODELS = ("CausalForestDML", "XLearner", "DRLearner", "TLearner")
+
+MODEL_NOTES = (
+    "causalmim estimators: default settings (early stopping on a validation split carved from "
+    "the training part). EconML peers: GradientBoosting nuisances "
+    f"({', '.join(f'{k}={v}' for k, v in GB_PARAMS.items())}, fixed random_state), everything "
+    "else at EconML's defaults (DRLearner's final stage is linear; CausalForestDML with "
+    "discrete_treatment=True, n_jobs=1); for a 0/1 outcome, CausalForestDML and DRLearner use "
+    "classifiers with discrete_outcome=True, the meta-learners regressors."
+)
+
+
+def make_model(name, outcome="continuous", random_state=0, max_epochs=None):
+    """Build the model ``name`` of :data:`ALL_MODELS`.
+
+    ``max_epochs`` caps the training of the causalmim estimators (for smoke tests only).
+    """
+    if name not in ALL_MODELS:
+        raise ValueError(f"Unknown model {name!r}; valid models are {', '.join(ALL_MODELS)}.")
+    model = ALL_MODELS[name](outcome=outcome, random_state=random_state)
+    if max_epochs is not None and is_causalmim(model):
+        model.set_params(max_epochs=int(max_epochs))
+    return model
+
+
+def is_causalmim(model):
+    return type(model).__module__.startswith("causalmim")
+
+
+def fit(model, X, t, y):
+    """Fit on training data: causalmim ``fit(X, t, y)``, EconML ``fit(Y, T, X=X)``."""
+    if is_causalmim(model):
+        return model.fit(X, t, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # EconML's chatter about co-linearity, inference etc.
+        return model.fit(y, t, X=X)
+
+
+def effects(model, X):
+    """Effects of each treated arm against control: shape (n,) for two arms, (n, K-1) else."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = np.asarray(model.const_marginal_effect(X), dtype=np.float64)
+    out = out.reshape(len(out), -1)  # EconML: (n, d_t) or (n, d_y, d_t)
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def fit_effects(model, train, evals):
+    """Fit on ``train = (X, t, y)`` and predict effects on each array of ``evals``.
+
+    Returns the list of effect arrays and the wall time in seconds of fit plus predictions.
+    """
+    start = time.perf_counter()
+    fit(model, *train)
+    out = [effects(model, X) for X in evals]
+    return out, time.perf_counter() - start
+
+
+def check_models(names):
+    unknown = [n for n in names if n not in ALL_MODELS]
+    if unknown:
+        raise SystemExit(f"error: unknown model(s) {', '.join(unknown)}; valid models are "
+                         f"{', '.join(ALL_MODELS)}.")
+    return list(dict.fromkeys(names))
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def parser(description, default_jobs=1):
+    """Argument parser with the options every script shares."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--models", nargs="+", metavar="NAME", default=None,
+                   help=f"models to run, among: {', '.join(ALL_MODELS)} (default: all)")
+    p.add_argument("--jobs", type=int, default=default_jobs,
+                   help="worker processes (each runs one fit at a time, on one thread)")
+    p.add_argument("--seed", type=int, default=0, help="base random_state of the models")
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="folder for the results files (trial runs: a temporary folder)")
+    p.add_argument("--data-home", default=None,
+                   help="data folder (default: $CAUSALMIM_DATA_HOME or ~/causalmim_data)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # Smoke tests only: cap the causalmim estimators' epochs. Results then are not benchmarks.
+    p.add_argument("--max-epochs", type=int, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def trial_note(args):
+    if args.max_epochs is None:
+        return None
+    return (f"TRIAL RUN: causalmim estimators capped at max_epochs={args.max_epochs} "
+            "(smoke test); these are not benchmark figures.")
+
+
+# ----------------------------------------------------------------------------- parallel runs
+
+
+def single_thread():
+    """One thread per process: small networks and trees run best with processes in parallel."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    # Import lazily loaded modules now, so that the first timed fit does not pay for them.
+    import econml.dml  # noqa: F401
+    import econml.dr  # noqa: F401
+    import econml.metalearners  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+
+    import causalmim.penalties  # noqa: F401
+
+    warnings.filterwarnings("ignore", module="econml")
+    warnings.filterwarnings("ignore", module="sklearn")
+
+
+def _tracked(fn, index, task):
+    return index, fn(task)
+
+
+def parallel_map(fn, tasks, jobs=1, desc=None, progress=True):
+    """``[fn(task) for task in tasks]`` in ``jobs`` single-threaded processes, with a progress bar.
+
+    ``fn`` must be a module-level function (it is pickled by reference). Results come back in
+    the order of ``tasks``.
+    """
+    from tqdm.auto import tqdm
+
+    tasks = list(tasks)
+    results = [None] * len(tasks)
+    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, dynamic_ncols=True,
+               file=sys.stderr)
+    if jobs <= 1 or len(tasks) <= 1:
+        single_thread()
+        for i, task in enumerate(tasks):
+            results[i] = fn(task)
+            bar.update()
+        bar.close()
+        return results
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"  # inherited by the workers before they import torch
+    context = multiprocessing.get_context("spawn")  # safe with torch (and CUDA) in workers
+    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context,
+                                initializer=single_thread) as pool:
+        futures = [pool.submit(_tracked, fn, i, task) for i, task in enumerate(tasks)]
+        for future in cf.as_completed(futures):
+            i, value = future.result()
+            results[i] = value
+            bar.update()
+    bar.close()
+    return results
+
+
+def guarded(fn, *args):
+    """Run ``fn(*args)``; return ``(value, None)`` or ``(None, "ExcType: message")``."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - a benchmark records failures and goes on
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def mean_se(values):
+    """Mean and standard error (ddof=1) of the finite values; NaN when there are none."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return math.nan, math.nan
+    se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else math.nan
+    return float(v.mean()), se
+
+
+def fmt(mean, se=None, digits=2):
+    if mean is None or not np.isfinite(mean):
+        return "–"
+    if se is None or not np.isfinite(se):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def summarize(rows, keys, digits=2):
+    """Per model: ``{key: (mean, se)}``, ``n`` (successful runs) and the median wall time."""
+    out = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        ok = [r for r in rows if r["model"] == model and r.get("error") is None]
+        stats = {k: mean_se([r[k] for r in ok]) for k in keys}
+        seconds = [r["seconds"] for r in ok]
+        out[model] = {
+            "n": len(ok),
+            "failed": sum(r["model"] == model and r.get("error") is not None for r in rows),
+            "median_seconds": float(np.median(seconds)) if seconds else math.nan,
+            **{k: {"mean": m, "se": s} for k, (m, s) in stats.items()},
+        }
+    return out
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def _git(*args):
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                             timeout=10, check=True)
+        return out.stdout.rstrip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _cpu():
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    return {"model": name, "cpus": os.cpu_count(), "usable_cpus": usable}
+
+
+def _versions():
+    out = {"python": platform.python_version()}
+    for pkg in ("causalmim", "torch", "skorch", "econml", "scikit-learn", "numpy", "pandas",
+                "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def environment(started=None):
+    """Command, versions, commit, date, CPU (and GPU) of this run."""
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "causalmim",
+                 "benchmarks")
+    gpu = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover
+        pass
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "date": now.isoformat(timespec="seconds"),
+        "wall_seconds": None if started is None else round(time.perf_counter() - started, 1),
+        "commit": (_git("rev-parse", "HEAD") or "").strip() or None,
+        "uncommitted_changes": sorted(line[3:] for line in dirty.splitlines()) if dirty else [],
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "cpu": _cpu(),
+        "gpu": gpu,
+        "threads_per_process": 1,
+    }
+
+
+def environment_markdown(env):
+    v = env["versions"]
+    cpu = env["cpu"]
+    changes = env["uncommitted_changes"]
+    lines = [
+        f"- Command: `{env['command']}`",
+        f"- Date (UTC): {env['date']}; total wall time: {env['wall_seconds']} s",
+        f"- Commit: `{env['commit']}`"
+        + (f" with uncommitted changes in {', '.join(f'`{c}`' for c in changes)}"
+           if changes else ""),
+        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+        f"- Machine: {cpu['model']} ({cpu['usable_cpus']} usable of {cpu['cpus']} CPUs), "
+        f"{env['platform']}; GPU: {env['gpu'] or 'none'}; one thread per process",
+    ]
+    return "\n".join(lines)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_results(out_dir, stem, title, sections, payload, env):
+    """Write ``<stem>.md`` (title, provenance, sections) and ``<stem>.json``; return both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = [f"# {title}", "", environment_markdown(env), ""]
+    for section in sections:
+        md += [section.rstrip(), ""]
+    md_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    md_path.write_text("\n".join(md))
+    json_path.write_text(json.dumps(_jsonable({"environment": env, **payload}), indent=1,
+                                    allow_nan=False) + "\n")
+    return md_path, json_path
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def strip_plot(values, ylabel, title, path, log=False):
+    """Box plot with the individual points per model (``values``: name -> list of floats)."""
+    plt = pyplot()
+    names = list(values)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 1.5), 4.0))
+    data = [np.asarray([v for v in values[n] if v is not None and np.isfinite(v)])
+            for n in names]
+    ax.boxplot(data, showfliers=False, widths=0.6)
+    rng = np.random.default_rng(0)
+    for i, d in enumerate(data, start=1):
+        ax.plot(i + rng.uniform(-0.15, 0.15, d.size), d, "o", ms=3, alpha=0.6, color="C0")
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
