@@ -132,6 +132,12 @@ def test_random_state_reproducible(data):
     assert [tr.value for tr in a.trials] == [tr.value for tr in b.trials]
 
 
+def test_progress_bar(data, capsys):
+    X, t, y = data
+    tune(RidgeTLearner(), X, t, y, **quick(n_trials=2, show_progress=True, refit=False))
+    assert "2/2" in capsys.readouterr().err
+
+
 def test_timeout_stops_the_study(data):
     X, t, y = data
     start = time.monotonic()
@@ -322,7 +328,8 @@ def test_killed_run_resumes_on_sqlite(tmp_path):
 
 def test_two_workers_share_one_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    procs = [_worker(tmp_path, url, n_trials=10, delay=0.05) for _ in range(2)]
+    # each fit sleeps, so that neither worker finishes the budget before the other starts
+    procs = [_worker(tmp_path, url, n_trials=10, delay=0.3) for _ in range(2)]
     outs = [p.communicate(timeout=120)[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     trials = _trials(url)
