@@ -107,11 +107,17 @@ def hillstrom_plot(rows, data, split, path, note):
 
 
 def true_gain_curve(score, uplift):
-    """Uplift curve with the true uplift: fraction targeted, mean gain per user of the whole."""
-    order = np.argsort(-np.asarray(score), kind="mergesort")
+    """Uplift curve with the true uplift: fraction targeted, mean gain per user of the whole.
+
+    Users with tied scores are targeted together (one point per block of equal scores), so a
+    constant score gives the straight random line.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    order = np.argsort(-score, kind="mergesort")
     n = len(order)
-    gain = np.r_[0.0, np.cumsum(np.asarray(uplift, dtype=np.float64)[order])] / n
-    return np.arange(n + 1) / n, gain
+    ends = np.r_[np.flatnonzero(np.diff(score[order])), n - 1]
+    cumulative = np.cumsum(np.asarray(uplift, dtype=np.float64)[order])[ends]
+    return np.r_[0, ends + 1] / n, np.r_[0.0, cumulative] / n
 
 
 def _area_above_random(score, uplift):
