@@ -188,14 +188,14 @@ def parser(description, default_jobs=1):
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--models", nargs="+", metavar="NAME", default=None,
-                   help=f"models to run, among: {', '.join(ALL_MODELS)} (default: all)")
+                   help=f"models to run, among: {', '.join(ALL_MODELS)}; None: the script's set")
     p.add_argument("--jobs", type=int, default=default_jobs,
                    help="worker processes (each runs one fit at a time, on one thread)")
     p.add_argument("--seed", type=int, default=0, help="base random_state of the models")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help="folder for the results files (trial runs: a temporary folder)")
     p.add_argument("--data-home", default=None,
-                   help="data folder (default: $CAUSALMIM_DATA_HOME or ~/causalmim_data)")
+                   help="data folder; None: $CAUSALMIM_DATA_HOME, else ~/.cache/causalmim")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     # Smoke tests only: cap the causalmim estimators' epochs. Results then are not benchmarks.
     p.add_argument("--max-epochs", type=int, default=None, help=argparse.SUPPRESS)
