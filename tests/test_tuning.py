@@ -146,6 +146,13 @@ def test_timeout_stops_the_study(data):
     assert 1 <= len(study.trials) < 50
 
 
+def test_default_criterion_is_the_benchmarks_pick():
+    import inspect
+
+    assert tuning_module.DEFAULT_CRITERION == "nn_pehe"  # benchmarks/results/tuning.md
+    assert inspect.signature(tune).parameters["criterion"].default == "nn_pehe"
+
+
 def test_default_search_spaces_are_data():
     for name, space in SEARCH_SPACES.items():
         for param, spec in space.items():
@@ -392,6 +399,8 @@ def test_default_search_space_with_real_estimator(data):
     assert best.predict_outcomes(X).shape == (len(X), 2)
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # optuna.terminator, used inside
 def test_optuna_search_cv(data):
     from optuna_integration import OptunaSearchCV
 
