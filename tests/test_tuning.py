@@ -124,6 +124,17 @@ def test_two_column_target_and_custom_scorer(data):
     assert study.user_attrs["causalmim:criterion"] == "scorer"
 
 
+def test_dataframe_string_arms_and_threads(data):
+    import pandas as pd
+
+    X, t, y = data
+    Xdf = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    arms = np.where(t == 1, "treated", "control")
+    best, study = tune(RidgeTLearner(), Xdf, arms, y, **quick(criterion="nn_pehe", n_jobs=2))
+    assert len(study.trials) == 4
+    assert list(best.classes_) == ["control", "treated"]
+
+
 def test_random_state_reproducible(data):
     X, t, y = data
     a = tune(RidgeTLearner(), X, t, y, **quick(refit=False)).study
