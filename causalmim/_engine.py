@@ -27,7 +27,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 # DR-CFR importance weights: the learned propensity is clipped to this range before inverting.
-_PROPENSITY_CLIP = (0.02, 0.98)
+_PROPENSITY_CLIP = (0.1, 0.9)
 
 
 class CausalNet(NeuralNet):
@@ -90,7 +90,7 @@ class CausalNet(NeuralNet):
         """Fit each penalty's variational critic on the current (detached) factors."""
         if self.critic_optimizer_ is None:
             return
-        inputs = {k: v.detach() for k, v in factors.items()}
+        inputs = {k: _standardize(v.detach()) for k, v in factors.items()}
         inputs["t"] = t
         terms = [(key, a, b) for key, a, b, weight in self.penalty_terms
                  if weight and self.critic_[key].has_critic]
@@ -119,17 +119,22 @@ class CausalNet(NeuralNet):
             weights = w * self._importance_weights(prop.detach(), t)
         loss = (weights * per_unit).sum() / weights.sum()
 
+        if not training:  # the validation loss (early stopping) is the factual loss alone
+            return loss
         if prop is not None and self.propensity_weight:
             ce = F.cross_entropy(prop, t, reduction="none")
             loss = loss + self.propensity_weight * (w * ce).sum() / w.sum()
-        if not training:
-            return loss
 
-        inputs = dict(y_pred["factors"], t=t)
+        inputs = {k: _standardize(v) for k, v in y_pred["factors"].items()}
+        inputs["t"] = t
         if t.unique().numel() > 1:  # a batch with one arm carries no dependence signal
             for key, a, b, weight in self.penalty_terms:
                 if weight:
-                    loss = loss + weight * self.critic_[key](inputs[a], inputs[b])
+                    value = self.critic_[key](inputs[a], inputs[b])
+                    self.history.record_batch(key, value.item())
+                    # A dependence is never negative: a negative estimate is critic error,
+                    # and minimizing it further would only chase the critic.
+                    loss = loss + weight * value.clamp_min(0.0)
         if self.targeted_weight and prop is not None:
             g = torch.softmax(prop, dim=1)[:, 1].clamp(*_PROPENSITY_CLIP)
             tf = t.to(fact.dtype)
@@ -151,3 +156,11 @@ class CausalNet(NeuralNet):
         out["epsilon"] = self.module_.epsilon
         return out
 
+
+def _standardize(z, eps=1e-5):
+    """Per-dimension batch standardization (no affine part) of a representation.
+
+    Penalties see standardized factors, so the network cannot lower a dependence estimate by
+    rescaling a factor (the Gaussian critic of CLUB, an RBF bandwidth, a transport cost).
+    """
+    return (z - z.mean(0, keepdim=True)) / (z.std(0, keepdim=True) + eps)

@@ -462,8 +462,8 @@ class TARNetRegressor(_BaseCausalEstimator):
     """
 
     def __init__(self, *, rep_units=200, rep_layers=2, head_units=100, head_layers=2,
-                 activation="elu", dropout=0.0, learning_rate=1e-3, weight_decay=1e-4,
-                 batch_size=128, max_epochs=300, validation_fraction=0.2, patience=30,
+                 activation="elu", dropout=0.0, learning_rate=3e-4, weight_decay=1e-4,
+                 batch_size=128, max_epochs=500, validation_fraction=0.2, patience=40,
                  outcome="continuous", control=None, device="auto", random_state=None,
                  verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
@@ -488,8 +488,8 @@ class CFRNetRegressor(_BaseCausalEstimator):
 
     def __init__(self, *, balance_penalty="wasserstein", balance_weight=1.0, rep_units=200,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
-                 learning_rate=1e-3, weight_decay=1e-4, batch_size=128, max_epochs=300,
-                 validation_fraction=0.2, patience=30, outcome="continuous", control=None,
+                 learning_rate=3e-4, weight_decay=1e-4, batch_size=128, max_epochs=500,
+                 validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
 
@@ -515,9 +515,9 @@ class DragonNetRegressor(_BaseCausalEstimator):
 
     def __init__(self, *, propensity_weight=1.0, targeted_regularization=False,
                  targeted_weight=1.0, rep_units=200, rep_layers=2, head_units=100,
-                 head_layers=2, activation="elu", dropout=0.0, learning_rate=1e-3,
-                 weight_decay=1e-4, batch_size=128, max_epochs=300, validation_fraction=0.2,
-                 patience=30, outcome="continuous", control=None, device="auto",
+                 head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
+                 weight_decay=1e-4, batch_size=128, max_epochs=500, validation_fraction=0.2,
+                 patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
 
@@ -611,10 +611,10 @@ class DRCFRRegressor(_DisentangledMixin, _BaseCausalEstimator):
     """
 
     def __init__(self, *, balance_penalty="mmd", balance_weight=1.0, propensity_weight=1.0,
-                 importance_weighting=True, rep_units=100, rep_layers=2, head_units=100,
-                 head_layers=2, activation="elu", dropout=0.0, learning_rate=1e-3,
-                 weight_decay=1e-4, batch_size=128, max_epochs=300, validation_fraction=0.2,
-                 patience=30, outcome="continuous", control=None, device="auto",
+                 importance_weighting=False, rep_units=100, rep_layers=2, head_units=100,
+                 head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
+                 weight_decay=1e-4, batch_size=128, max_epochs=500, validation_fraction=0.2,
+                 patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
 
@@ -684,12 +684,12 @@ class CausalMIMRegressor(DRCFRRegressor):
     3
     """
 
-    def __init__(self, *, mi_penalty="vclub_s", mi_weight=0.1, critic_lr=1e-3, critic_steps=1,
+    def __init__(self, *, mi_penalty="vclub_s", mi_weight=0.001, critic_lr=1e-3, critic_steps=1,
                  trunk_units=100, trunk_layers=1, balance_penalty="mmd", balance_weight=1.0,
-                 propensity_weight=1.0, importance_weighting=True, rep_units=100,
+                 propensity_weight=1.0, importance_weighting=False, rep_units=100,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
-                 learning_rate=1e-3, weight_decay=1e-4, batch_size=128, max_epochs=300,
-                 validation_fraction=0.2, patience=30, outcome="continuous", control=None,
+                 learning_rate=3e-4, weight_decay=1e-4, batch_size=128, max_epochs=500,
+                 validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
 
