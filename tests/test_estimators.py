@@ -302,3 +302,24 @@ def test_econml_tools_accept_our_estimators(fitted, data):
     interp = SingleTreeCateInterpreter(max_depth=2).interpret(fitted[TARNetRegressor], X)
     assert interp.tree_model_.get_depth() <= 2
     assert econml.__version__
+
+
+# --------------------------------------------------------------------------- accuracy (slow)
+SMALL = dict(rep_units=64, head_units=64, max_epochs=200, random_state=0, device="cpu")
+ACCURACY_EXTRA = {CFRNetRegressor: {"balance__n_iter": 20}, CausalMIMRegressor: {"trunk_units": 64}}
+
+
+@pytest.fixture(scope="module")
+def world():
+    d = make_disentangled(n=2500, random_state=11)
+    return d, np.arange(1500), np.arange(1500, 2500)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=IDS)
+def test_every_model_beats_the_constant_true_ate(cls, world):
+    d, tr, te = world
+    est = cls(**SMALL, **ACCURACY_EXTRA.get(cls, {})).fit(d.X.iloc[tr], d.t[tr], d.y[tr])
+    pehe = np.sqrt(np.mean((np.asarray(est.predict(d.X.iloc[te])) - d.tau[te]) ** 2))
+    constant = np.sqrt(np.mean((d.tau[te].mean() - d.tau[te]) ** 2))
+    assert pehe < 0.75 * constant, (pehe, constant)
