@@ -533,31 +533,68 @@ class _GaussianQ(nn.Module):
         return self.mean(a), m * torch.tanh(raw / m)
 
     @torch.no_grad()
-    def init_least_squares(self, a, b, weights=None):
-        """Set the linear-Gaussian part to the (weighted) least-squares fit of b on a."""
+    def init_least_squares(self, a, b, weights=None, ridge_fraction=0.25):
+        """Set the linear-Gaussian part to a (weighted) ridge fit of b on a.
+
+        The ridge penalty (one for all outputs, intercept not penalized) is
+        ``ridge_fraction`` times the one that generalized cross-validation selects, so that
+        coefficients that carry only noise (b independent of a, or few rows for the dimension)
+        shrink towards 0. The full GCV penalty is prediction-optimal, but it also shrinks
+        real coefficients by a factor c, and CLUB's estimate by the same factor; a fraction of
+        it keeps most of the first effect and little of the second. The variance is the
+        residual variance corrected for the fit's effective degrees of freedom.
+        """
         n = a.shape[0]
-        x = torch.cat([a, torch.ones(n, 1, dtype=a.dtype, device=a.device)], dim=1)
-        w = (
-            torch.full((n,), 1.0 / n, dtype=a.dtype, device=a.device)
-            if weights is None
-            else (weights / weights.sum())
-        )
-        sw = w.sqrt()[:, None]
-        # Ridge-stabilized normal equations (tiny ridge: keeps degenerate inputs solvable).
-        xtx = (x * sw).T @ (x * sw)
-        ridge = 1e-6 * torch.eye(xtx.shape[0], dtype=a.dtype, device=a.device)
-        coef = torch.linalg.solve(xtx + ridge * xtx.diagonal().mean(), (x * sw).T @ (b * sw))
-        self.mean.linear.weight.copy_(coef[:-1].T)
-        self.mean.linear.bias.copy_(coef[-1])
-        self.mean.reset_mlp_output()
-        # Unbiased residual variance: divide by the effective number of rows minus the
-        # number of coefficients (weighted: n_eff = 1 / sum w^2).
+        dt = torch.float64  # small solves; double precision for the SVD
+        a64, b64 = a.to(dt), b.to(dt)
+        if weights is None:
+            w = torch.full((n,), 1.0 / n, dtype=dt, device=a.device)
+        else:
+            w = weights.to(dt) / weights.sum()
         n_eff = 1.0 / float((w * w).sum())
-        dof = max(n_eff - x.shape[1], 1.0) / n_eff
-        resid_var = ((w[:, None] * (b - x @ coef) ** 2).sum(0) / dof).clamp_min(1e-8)
+        a_mean, b_mean = w @ a64, w @ b64
+        sw = w.sqrt()[:, None]
+        xc, yc = (a64 - a_mean) * sw, (b64 - b_mean) * sw
+        u, sv, vt = torch.linalg.svd(xc, full_matrices=False)
+        uty = u.T @ yc
+        s2 = sv * sv
+        base = float(s2.mean()) if s2.numel() else 1.0
+        best = None
+        for lam in [0.0] + [base * 10.0**k for k in torch.arange(-6.0, 3.01, 0.25).tolist()]:
+            shrink = s2 / (s2 + lam) if lam > 0 else (s2 > 1e-12 * base).to(dt)
+            fitted = u @ (shrink[:, None] * uty)
+            rss = ((yc - fitted) ** 2).sum()
+            dof = 1.0 - (float(shrink.sum()) + 1.0) / n_eff
+            if dof <= 0:
+                continue
+            gcv = float(rss) / dof**2
+            if best is None or gcv < best[0]:
+                best = (gcv, lam, shrink, dof, fitted)
+        if best is None:  # fewer rows than coefficients: no usable fit
+            coef_w = torch.zeros(a.shape[1], b.shape[1], dtype=dt, device=a.device)
+            dof, resid = 1.0, yc
+        else:
+            _, lam, shrink, dof, fitted = best
+            if lam > 0 and ridge_fraction != 1.0:
+                lam = lam * ridge_fraction
+                shrink = s2 / (s2 + lam) if lam > 0 else (s2 > 1e-12 * base).to(dt)
+                fitted = u @ (shrink[:, None] * uty)
+                dof = 1.0 - (float(shrink.sum()) + 1.0) / n_eff
+            inv = (
+                torch.where(sv > 0, sv / (s2 + lam), torch.zeros_like(sv))
+                if lam > 0
+                else (torch.where(shrink > 0, 1.0 / sv.clamp_min(1e-300), torch.zeros_like(sv)))
+            )
+            coef_w = vt.T @ (inv[:, None] * uty)
+            resid = yc - fitted
+        self.mean.linear.weight.copy_(coef_w.T.to(a.dtype))
+        self.mean.linear.bias.copy_((b_mean - a_mean @ coef_w).to(a.dtype))
+        self.mean.reset_mlp_output()
+        # Residual variance corrected for the degrees of freedom of the fit.
+        resid_var = ((resid**2).sum(0) / dof).clamp_min(1e-8)
         m = self.max_logvar
         target = resid_var.log().clamp(-0.99 * m, 0.99 * m)
-        self.logvar_bias.copy_(m * torch.atanh(target / m))
+        self.logvar_bias.copy_((m * torch.atanh(target / m)).to(a.dtype))
         self.logvar_mlp[2].weight.zero_()
         self.logvar_mlp[2].bias.zero_()
 
@@ -651,10 +688,10 @@ class CLUB(Penalty):
     def _mu_logvar(self, a):
         return self.q(a)
 
-    def _init_critic(self, x, weights=None):
-        """Initialize the Gaussian q by least squares (used by :func:`fit_critic`)."""
+    def _init_critic(self, x, weights=None, ridge_fraction=0.25):
+        """Initialize the Gaussian q by ridge least squares (used by :func:`fit_critic`)."""
         if isinstance(self.q, _GaussianQ):
-            self.q.init_least_squares(x.a, x.b, weights)
+            self.q.init_least_squares(x.a, x.b, weights, ridge_fraction)
 
     def _log_softmax(self, a):
         return F.log_softmax(self.q(a), dim=1)
@@ -1427,6 +1464,7 @@ def fit_critic(
     patience=None,
     min_delta=3e-3,
     init_least_squares=True,
+    ridge_fraction=0.25,
 ):
     """Fit a penalty's critic against fixed samples with Adam.
 
@@ -1437,8 +1475,9 @@ def fit_critic(
     ``learning_loss``, or minus the estimate for the MI lower bounds) is tracked at every step,
     training stops after ``patience`` steps without improvement, and the best state is
     restored. For the Gaussian q of the CLUB family, the linear-Gaussian part is first set to
-    the least-squares fit of ``b`` on ``a`` (``init_least_squares``). For a closed-form measure
-    this is a no-op that returns ``[]``.
+    a ridge least-squares fit of ``b`` on the training rows (``init_least_squares``), so that
+    the gradient steps only have to learn what is not linear. For a closed-form measure this is
+    a no-op that returns ``[]``.
 
     All randomness (the split, minibatches, sampled negatives) comes from torch's global random
     generator.
@@ -1469,8 +1508,14 @@ def fit_critic(
         as an improvement (a guard against selecting a state that fits the validation rows by
         chance).
     init_least_squares : bool, default=True
-        Initialize a Gaussian q's linear part by least squares (CLUB family only); this resets
-        the critic. Pass False to continue from the current critic.
+        Initialize a Gaussian q's linear part by ridge least squares (CLUB family only); this
+        resets the critic. Pass False to continue from the current critic.
+    ridge_fraction : float, default=0.25
+        The initialization's ridge penalty, as a fraction of the one chosen by generalized
+        cross-validation (0: ordinary least squares). The GCV penalty shrinks coefficients that
+        carry only noise to 0 (so CLUB stays near 0 on independent samples even for large
+        ``dim_a``), but also real ones, which biases CLUB down by the same factor; a quarter
+        of it keeps that bias to a few percent.
 
     Returns
     -------
@@ -1525,7 +1570,7 @@ def fit_critic(
         return penalty.learning_loss(xa, xb)
 
     if init_least_squares and hasattr(penalty, "_init_critic"):
-        penalty._init_critic(penalty._prepare(ta, tb), tw)
+        penalty._init_critic(penalty._prepare(ta, tb), tw, ridge_fraction)
 
     best, best_state, since = math.inf, None, 0
 

@@ -296,6 +296,24 @@ def test_club_fitted_on_one_batch_of_512():
         assert abs(float(p(a, b)) - target) <= 0.15 * target
 
 
+@pytest.mark.parametrize("name", ["club", "l1out"], ids=["club", "l1out"])
+@pytest.mark.parametrize("in_sample", [True, False], ids=["in-sample", "fresh"])
+def test_critic_near_zero_on_independent_high_dim_samples(name, in_sample):
+    """The ridge initialization keeps noise-only coefficients near 0 (d=20, 512 rows)."""
+    a, b = gaussian(512, 20, 0.0, seed=4)
+    q = CLUB()
+    with torch.random.fork_rng():
+        torch.manual_seed(4)
+        fit_critic(q, a, b)
+    p = get_penalty(name)
+    p.build(a, b)
+    p.load_state_dict(q.state_dict())
+    if not in_sample:
+        a, b = gaussian(512, 20, 0.0, seed=5)
+    with torch.no_grad():
+        assert abs(float(p(a, b))) < 0.1
+
+
 @pytest.mark.parametrize("rho", RHOS, ids=[f"rho{r}" for r in RHOS])
 @pytest.mark.parametrize("name", UPPER, ids=UPPER)
 def test_upper_bounds_not_below_true_mi(gaussian_estimates, name, rho):
