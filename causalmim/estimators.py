@@ -426,6 +426,8 @@ class _BaseCausalEstimator(BaseEstimator):
             "module": {k: v.cpu() for k, v in self.net_.module_.state_dict().items()},
             "critic": {k: v.cpu() for k, v in self.net_.critic_.state_dict().items()},
         }
+        if hasattr(self, "factor_importances_"):
+            state["factor_importances"] = torch.tensor(self.factor_importances_.to_numpy())
         torch.save(state, os.fspath(path))
 
     @classmethod
@@ -737,5 +739,10 @@ def load(path):
     net.critic_.load_state_dict(state["critic"])
     est.net_ = net
     est.history_ = net.history
+    if "factor_importances" in state:
+        index = names if names is not None else [f"x{i}" for i in range(est.n_features_in_)]
+        est.factor_importances_ = pd.DataFrame(
+            state["factor_importances"].numpy(), index=pd.Index(index, name="feature"),
+            columns=[FACTOR_LABELS[f] for f in est._factor_names])
     return est
 

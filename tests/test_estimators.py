@@ -134,6 +134,8 @@ def test_pickle_and_save_load_round_trip(cls, fitted, data, tmp_path):
     assert loaded.get_params() == est.get_params()
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     assert loaded.ate() == pytest.approx(est.ate())
+    if hasattr(est, "factor_importances_"):
+        pd.testing.assert_frame_equal(loaded.factor_importances_, est.factor_importances_)
 
 
 def test_save_refuses_object_parameters(data, tmp_path):
