@@ -109,7 +109,7 @@ class CausalNetwork(nn.Module):
         if self.trunk is not None:
             h = self.trunk(h)
         reps = self.factors(h.expand(len(self.factor_names), -1, -1))
-        factors = dict(zip(self.factor_names, reps.unbind(0)))
+        factors = dict(zip(self.factor_names, reps.unbind(0), strict=True))
         z = torch.cat([factors[f] for f in self.outcome_inputs], dim=1)
         outcomes = self.outcome_heads(z.unsqueeze(0).expand(self.n_arms, -1, -1))
         out = {"factors": factors, "outcomes": outcomes.squeeze(-1).transpose(0, 1),

@@ -116,8 +116,6 @@ def _resolve_device(device):
 class _BaseCausalEstimator(BaseEstimator):
     """Common fit/predict logic; subclasses declare their parts in ``_architecture``."""
 
-    _factor_names = ("phi",)
-
     def __init__(self, **kwargs):  # pragma: no cover - subclasses define the signature
         raise NotImplementedError
 
@@ -150,9 +148,7 @@ class _BaseCausalEstimator(BaseEstimator):
     def set_params(self, **params):
         routed = {k: v for k, v in params.items()
                   if "__" in k and k.split("__", 1)[0] in _ROUTES}
-        for key, value in routed.items():
-            self._check_routed_key(key)
-            setattr(self, key, value)
+        self._set_routed(routed)
         rest = {k: v for k, v in params.items() if k not in routed}
         return super().set_params(**rest) if rest else self
 
@@ -404,8 +400,11 @@ class _BaseCausalEstimator(BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def save(self, path):
-        """Store parameters and weights in one file readable by :func:`load` (no pickle: the
-        file holds tensors, numbers and strings only, read with ``torch.load(weights_only=True)``)."""
+        """Store parameters and weights in one file readable by :func:`load`.
+
+        No pickle: the file holds tensors, numbers and strings only, read back with
+        ``torch.load(weights_only=True)``.
+        """
         check_is_fitted(self, "net_")
         params = self.get_params(deep=False)
         bad = {k: type(v).__name__ for k, v in params.items()
