@@ -688,7 +688,7 @@ class CausalMIMRegressor(DRCFRRegressor):
     def __init__(self, *, mi_penalty="vclub_s", mi_weight=0.001, critic_lr=1e-3, critic_steps=1,
                  trunk_units=100, trunk_layers=1, balance_penalty="mmd", balance_weight=1.0,
                  propensity_weight=1.0, importance_weighting=False, rep_units=100,
-                 rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
+                 rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.1,
                  learning_rate=3e-4, weight_decay=1e-4, batch_size=128, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, verbose=0, callbacks=None, **kwargs):
