@@ -121,3 +121,13 @@ def test_oracle_share_is_one_for_the_truth_and_zero_for_a_constant():
     assert uplift.oracle_share(tau, tau) == pytest.approx(1.0)
     assert uplift.oracle_share(np.zeros_like(tau), tau) == pytest.approx(0.0, abs=1e-12)
     assert uplift.oracle_share(-tau, tau) < 0
+
+
+@pytest.mark.slow
+def test_disentangled_script(tmp_path, data_home):
+    _run("disentangled.py", tmp_path, data_home, "--seeds", "1", "--jobs", "1")
+    md, result = _check_files(tmp_path, "disentangled", [])
+    assert {r["model"] for r in result["rows"]} == {"TARNet", "CausalMIM"}
+    mim = next(r for r in result["rows"] if r["model"] == "CausalMIM")
+    assert set(mim["factor_ok"]) == {"instrumental", "confounding", "adjustment"}
+    assert "Paired CausalMIM minus TARNet" in md
