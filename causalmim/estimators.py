@@ -570,11 +570,10 @@ class _DisentangledMixin:
         top : int, optional
             Show only the ``top`` features by total importance.
         """
+        from .metrics import _pyplot
+
         check_is_fitted(self, "factor_importances_")
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("plot_factors needs matplotlib: pip install causalmim[plot]") from exc
+        plt = _pyplot()
         imp = self.factor_importances_
         if top is not None:
             imp = imp.loc[imp.sum(axis=1).sort_values(ascending=False).index[:top]]
