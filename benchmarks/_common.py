@@ -38,13 +38,15 @@ GB_PARAMS = {"n_estimators": 100, "max_depth": 3}
 # ----------------------------------------------------------------------------- the model table
 
 
-def _causalmim(cls_name):
+def _causalmim(cls_name, **params):
     def factory(outcome="continuous", random_state=0):
         import causalmim
 
-        return getattr(causalmim, cls_name)(outcome=outcome, random_state=random_state)
+        return getattr(causalmim, cls_name)(outcome=outcome, random_state=random_state,
+                                            **params)
 
-    factory.__doc__ = f"causalmim.{cls_name} with default settings."
+    but = "".join(f", {k}={v!r}" for k, v in params.items())
+    factory.__doc__ = f"causalmim.{cls_name} with default settings{but}."
     return factory
 
 
@@ -108,12 +110,16 @@ ALL_MODELS = {
     "DragonNet": _causalmim("DragonNetRegressor"),
     "DR-CFR": _causalmim("DRCFRRegressor"),
     "CausalMIM": _causalmim("CausalMIMRegressor"),
+    "CausalMIM-ens5": _causalmim("CausalMIMRegressor", n_ensemble=5),
     "CausalForestDML": causal_forest,
     "XLearner": x_learner,
     "DRLearner": dr_learner,
     "TLearner": t_learner,
 }
-CAUSALMIM_MODELS = ("TARNet", "CFRNet", "DragonNet", "DR-CFR", "CausalMIM")
+CAUSALMIM_MODELS = ("TARNet", "CFRNet", "DragonNet", "DR-CFR", "CausalMIM", "CausalMIM-ens5")
+#: Non-default configurations: run by name (``--models``) or by scripts that list them.
+VARIANTS = ("CausalMIM-ens5",)
+DEFAULT_MODELS = tuple(m for m in ALL_MODELS if m not in VARIANTS)
 ECONML_MODELS = ("CausalForestDML", "XLearner", "DRLearner", "TLearner")
 
 MODEL_NOTES = (
@@ -124,6 +130,13 @@ MODEL_NOTES = (
     "discrete_treatment=True, n_jobs=1); for a 0/1 outcome, CausalForestDML and DRLearner use "
     "classifiers with discrete_outcome=True, the meta-learners regressors."
 )
+
+
+def model_notes(models):
+    """:data:`MODEL_NOTES`, plus a line on each non-default variant among ``models``."""
+    extra = {"CausalMIM-ens5": " CausalMIM-ens5 is CausalMIM with `n_ensemble=5` (five networks "
+             "with different seeds, predictions averaged): the one non-default row."}
+    return MODEL_NOTES + "".join(extra[m] for m in models if m in extra)
 
 
 def make_model(name, outcome="continuous", random_state=0, max_epochs=None):
@@ -357,10 +370,21 @@ def _versions():
     return out
 
 
-def environment(started=None):
-    """Command, versions, commit, date, CPU (and GPU) of this run."""
+def _code_state():
+    """HEAD and the uncommitted changes to the code, as they are now."""
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "causalmim",
                  "benchmarks")
+    return ((_git("rev-parse", "HEAD") or "").strip() or None,
+            sorted(line[3:] for line in dirty.splitlines()) if dirty else [])
+
+
+# The code a run uses is the code at its start: record it when the script imports this module,
+# not when the results are written (a commit made during a long run must not be credited).
+_START_COMMIT, _START_CHANGES = _code_state()
+
+
+def environment(started=None):
+    """Command, versions, commit and uncommitted changes at the start, date, CPU (and GPU)."""
     gpu = None
     try:
         import torch
@@ -374,8 +398,8 @@ def environment(started=None):
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "date": now.isoformat(timespec="seconds"),
         "wall_seconds": None if started is None else round(time.perf_counter() - started, 1),
-        "commit": (_git("rev-parse", "HEAD") or "").strip() or None,
-        "uncommitted_changes": sorted(line[3:] for line in dirty.splitlines()) if dirty else [],
+        "commit": _START_COMMIT,
+        "uncommitted_changes": _START_CHANGES,
         "versions": _versions(),
         "platform": platform.platform(),
         "cpu": _cpu(),

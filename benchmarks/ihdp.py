@@ -84,7 +84,7 @@ def report(rows, summary, args, reps, models, env, note):
         "sqrt(PEHE) = sqrt(mean((tau_hat - tau)^2)), eps_ATE = |mean(tau_hat) - mean(tau)|. "
         f"Mean ± standard error over replications; random_state = {args.seed} + replication. "
         "Wall time: fit plus predictions, one thread, median over replications. "
-        + C.MODEL_NOTES,
+        + C.model_notes(models),
         "## Results\n\n" + C.markdown_table(header, table) + "\n\n"
         "Rows in italics are published figures (each paper's own replications and "
         "implementation, not rerun here); BART and causal forest from Shalit et al. (2017), "

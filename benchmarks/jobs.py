@@ -78,7 +78,8 @@ def report(rows, summary, args, splits, models, note):
         "pi(x) = 1[tau_hat(x) > 0]; eps_ATT = |mean of tau_hat over treated randomized units - "
         "(mean(y | t=1, e=1) - mean(y | t=0, e=1))|. "
         f"Mean ± standard error over splits; random_state = {args.seed} + split. "
-        "Wall time: fit plus predictions, one thread, median over splits. " + C.MODEL_NOTES,
+        "Wall time: fit plus predictions, one thread, median over splits. "
+        + C.model_notes(models),
         "## Results\n\n" + C.markdown_table(header, table) + "\n\n"
         "The row in italics is the published figure (Shalit et al. 2017, table 1), obtained "
         "on the official CFRNet files (17 covariates, their splits), not rerun here"
@@ -100,7 +101,7 @@ def main(argv=None):
                    help="Jobs files, see causalmim.datasets.load_jobs")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    models = C.check_models(args.models or list(C.ALL_MODELS))
+    models = C.check_models(args.models or list(C.DEFAULT_MODELS))
     args.plot_name = "jobs_policy_risk.png"
 
     splits = load_jobs(data_home=args.data_home, n_splits=args.splits, source=args.source)

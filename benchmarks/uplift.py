@@ -246,7 +246,7 @@ def main(argv=None):
     p.add_argument("--ug-test", type=int, default=100_000, help="user growth: test users")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    models = C.check_models(args.models or list(C.ALL_MODELS))
+    models = C.check_models(args.models or list(C.DEFAULT_MODELS))
     args.hillstrom_plot, args.ug_plot = "uplift_hillstrom_qini.png", "uplift_user_growth.png"
     note = C.trial_note(args)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -280,7 +280,8 @@ def main(argv=None):
     env = C.environment(started)
 
     sections = [f"> **{note}**"] if note else []
-    sections.append("## Models\n\n" + C.MODEL_NOTES + " Wall time: fit plus predictions on "
+    sections.append("## Models\n\n" + C.model_notes(models) + " Wall time: fit plus "
+                    "predictions on "
                     "the test units, one thread, median over repetitions.")
     payload = {"benchmark": "uplift", "trial": note, "models": models, "suites": {}}
     if "hillstrom" in args.suite:
