@@ -326,11 +326,8 @@ class _BaseCausalEstimator(BaseEstimator):
     def _forward(self, Xs, batch_size=4096):
         """Outcomes (n, K) on the original scale (probabilities for binary outcomes), averaged
         over the ensemble's nets."""
-        outs = [self._forward_one(net.module_, Xs, batch_size) for net in self._nets()]
+        outs = [self._forward_one(net.module_, Xs, batch_size) for net in self.nets_]
         return np.mean(outs, axis=0)
-
-    def _nets(self):
-        return getattr(self, "nets_", None) or [self.net_]
 
     def _forward_one(self, module, Xs, batch_size):
         was_training = module.training
@@ -444,9 +441,9 @@ class _BaseCausalEstimator(BaseEstimator):
             "y_mean": float(self.y_mean_), "y_scale": float(self.y_scale_),
             "train_ate": torch.as_tensor(np.asarray(self._train_ate_, dtype=np.float64)),
             "modules": [{k: v.cpu() for k, v in net.module_.state_dict().items()}
-                        for net in self._nets()],
+                        for net in self.nets_],
             "critics": [{k: v.cpu() for k, v in net.critic_.state_dict().items()}
-                        for net in self._nets()],
+                        for net in self.nets_],
         }
         if hasattr(self, "factor_importances_"):
             state["factor_importances"] = torch.tensor(self.factor_importances_.to_numpy())
@@ -572,7 +569,7 @@ class _DisentangledMixin:
         """Mean absolute input gradient of each factor's norm, per feature, columns sum to 1
         (averaged over the ensemble's nets)."""
         imp = np.mean([self._factor_gradients(net.module_, Xs[:max_rows])
-                       for net in self._nets()], axis=0)
+                       for net in self.nets_], axis=0)
         index = (self.feature_names_in_ if hasattr(self, "feature_names_in_")
                  else [f"x{i}" for i in range(Xs.shape[1])])
         return pd.DataFrame(imp, index=pd.Index(index, name="feature"),
