@@ -1,17 +1,32 @@
 """The one training engine: a skorch ``NeuralNet`` whose loss is composed of optional terms.
 
 All models train here. They differ only in the network's parts (``_nn.CausalNetwork``) and in
-which loss terms carry a non-zero weight:
+which loss terms carry a non-zero weight. The network has a leading *member* axis: M members
+(an ensemble, or bootstrap replicates) train in one forward and one backward pass per batch.
+
+Data. ``fit`` receives a dict of per-row arrays: ``x`` (features), ``t`` (arm index), ``y``
+is the target, and two (n, M) weight matrices: ``wm`` (member m's training weight of a row:
+the sample weight, times the row's bootstrap count, and 0 when the row is in member m's
+validation part) and ``vm`` (the sample weight on member m's validation rows, else 0). The
+rows are moved to the device once; batches are slices of a shuffled index, so there is no
+per-row Python work and no host synchronization inside a training step.
+
+Loss of member m on a batch (the engine minimizes the sum over members, so that each member's
+gradient is the one it would have alone):
 
 * factual loss on the observed arm (squared error, or log-loss for binary outcomes), weighted
-  by the sample weights and, optionally, by DR-CFR's importance weights;
+  by ``wm`` and, optionally, by DR-CFR's importance weights;
 * propensity cross-entropy (``propensity_weight``);
-* dependence penalties from ``causalmim.penalties``: a balance penalty between one factor and
-  the treatment, mutual-information penalties between factor pairs. Each is a term
-  ``(key, a, b, weight)`` of ``penalty_terms``: ``weight * critic_[key](factors[a], factors[b])``,
-  with ``b == "t"`` meaning the treatment labels. Penalties with a variational critic (CLUB and
-  its relatives) have it fitted by its own optimizer in alternation (``train_step``);
+* dependence penalties (``penalty_terms``): ``weight * critic_[key](factors[a], factors[b])``
+  with ``b == "t"`` meaning the treatment labels, each member with its own critic
+  (``causalmim._members``). Terms on the treatment are skipped on a batch that holds one arm.
+  Penalties with a variational critic (CLUB and its relatives) have it fitted by its own
+  optimizer in alternation (``train_step``);
 * DragonNet's targeted regularization (``targeted_weight``).
+
+Early stopping is per member (:class:`MemberEarlyStopping`): after each epoch, every member's
+factual loss on its own validation rows; each member keeps the weights of its own best epoch,
+and training ends when every member has run out of patience.
 
 The penalties are registered the skorch way (an extra module ``critic_``, a ``ModuleDict``, with
 its own optimizer ``critic_optimizer_``) so that they move to the device and persist with the net.
@@ -19,28 +34,101 @@ its own optimizer ``critic_optimizer_``) so that they move to the device and per
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from skorch import NeuralNet
-from skorch.dataset import unpack_data
+from skorch.callbacks import Callback, EpochTimer, PrintLog
 from skorch.utils import TeeGenerator
 from torch import nn
 
 # DR-CFR importance weights: the learned propensity is clipped to this range before inverting.
 _PROPENSITY_CLIP = (0.1, 0.9)
+# Rows per forward pass when the whole data set is evaluated (validation, prediction).
+EVAL_CHUNK = 65536
+
+
+class _Batches:
+    """Shuffled mini-batches sliced from tensors that already sit on the device.
+
+    Yields ``(data, two_arms)``: a dict of row slices and whether the batch holds at least two
+    arms (computed on the host from a host copy of ``t``, so no device synchronization).
+    """
+
+    def __init__(self, data, t_host, batch_size, rng):
+        self.data, self.t_host, self.batch_size, self.rng = data, t_host, batch_size, rng
+
+    def __len__(self):
+        return -(-len(self.t_host) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.t_host)
+        order = self.rng.permutation(n)
+        t_sorted = self.t_host[order]
+        index = torch.as_tensor(order, device=self.data["x"].device)
+        for start in range(0, n, self.batch_size):
+            arms = t_sorted[start:start + self.batch_size]
+            rows = index[start:start + self.batch_size]
+            yield {k: v[rows] for k, v in self.data.items()}, bool(arms.min() != arms.max())
+
+
+class MemberEarlyStopping(Callback):
+    """Early stopping per member on the factual loss of the member's own validation rows.
+
+    Each epoch it records ``valid_loss`` (mean over members) and ``valid_losses`` (one per
+    member) in the history; a member whose loss has not improved for ``patience`` epochs is
+    done, training stops when all are, and every member ends with its best epoch's weights.
+    """
+
+    def __init__(self, patience, threshold=1e-4):
+        self.patience = patience
+        self.threshold = threshold
+
+    def on_train_begin(self, net, **kwargs):
+        m = net.module_.n_members
+        self.best_ = np.full(m, np.inf)
+        self.wait_ = np.zeros(m, dtype=int)
+        self.best_epoch_ = np.zeros(m, dtype=int)
+        self.best_params_ = [p.detach().clone() for p in net.module_.parameters()]
+
+    def on_epoch_end(self, net, **kwargs):
+        losses = net.member_validation_loss().cpu().numpy()
+        net.history.record("valid_losses", losses.tolist())
+        net.history.record("valid_loss", float(losses.mean()))
+        improved = losses < self.best_ * (1.0 - self.threshold)
+        self.best_ = np.where(improved, losses, self.best_)
+        self.best_epoch_ = np.where(improved, len(net.history), self.best_epoch_)
+        self.wait_ = np.where(improved, 0, self.wait_ + 1)
+        if improved.any():
+            mask = torch.as_tensor(improved, device=self.best_params_[0].device)
+            m = len(improved)
+            with torch.no_grad():
+                for best, p in zip(self.best_params_, net.module_.parameters(), strict=True):
+                    b, cur = best.view(m, -1), p.detach().view(m, -1)
+                    b.copy_(torch.where(mask[:, None], cur, b))
+        if (self.wait_ >= self.patience).all():
+            raise KeyboardInterrupt  # skorch's way of ending training from a callback
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            for best, p in zip(self.best_params_, net.module_.parameters(), strict=True):
+                p.copy_(best)
+        net.best_epochs_ = self.best_epoch_.copy()
+        del self.best_params_
 
 
 class CausalNet(NeuralNet):
     """skorch net for the causal model family (internal; built by the estimators in ``fit``).
 
-    ``X`` is a dict with ``x`` (float features), ``t`` (int64 arm index) and ``w`` (float sample
-    weights); ``y`` is the float outcome (standardized for continuous outcomes).
+    ``X`` is a dict with ``x`` (float features), ``t`` (int64 arm index), ``wm`` and ``vm``
+    ((n, M) float training and validation weights); ``y`` is the float outcome (standardized
+    for continuous outcomes).
     """
 
     def __init__(self, module, *args, critic=None, penalty_terms=(),
                  critic_optimizer=torch.optim.Adam, critic_lr=1e-3, critic_steps=1,
                  outcome="continuous", propensity_weight=0.0, importance_weighting=False,
-                 targeted_weight=0.0, arm_shares=None, **kwargs):
+                 targeted_weight=0.0, arm_shares=None, shuffle_seed=0, **kwargs):
         self.critic = critic
         self.penalty_terms = penalty_terms
         self.critic_optimizer = critic_optimizer
@@ -51,9 +139,14 @@ class CausalNet(NeuralNet):
         self.importance_weighting = importance_weighting
         self.targeted_weight = targeted_weight
         self.arm_shares = arm_shares
+        self.shuffle_seed = shuffle_seed
         super().__init__(module, *args, **kwargs)
 
     # ------------------------------------------------------------------ initialization
+    def get_default_callbacks(self):
+        # Losses are recorded per epoch by the engine itself (no per-batch host sync).
+        return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+
     def initialize_module(self):
         super().initialize_module()
         critic = self.critic if self.critic is not None else nn.ModuleDict()
@@ -66,101 +159,169 @@ class CausalNet(NeuralNet):
 
     def initialize_optimizer(self, triggered_directly=None):
         super().initialize_optimizer()
-        params = list(self.critic_.parameters())
+        params = [p for p in self.critic_.parameters() if p.requires_grad]
         self.critic_optimizer_ = (self.critic_optimizer(params, lr=self.critic_lr)
                                   if params else None)
         return self
 
+    # ------------------------------------------------------------------ data
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """The whole data set trains; validation rows are masked per member (``wm``/``vm``)."""
+        dev = self.device
+        data = {k: torch.as_tensor(np.asarray(v), device=dev) for k, v in X.items()}
+        data["y"] = torch.as_tensor(np.asarray(y), device=dev)
+        self.data_ = data
+        self._t_host = np.asarray(X["t"])
+        return data, None
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return None
+        if not hasattr(self, "_rng"):
+            self._rng = np.random.default_rng(self.shuffle_seed)
+        return _Batches(dataset, self._t_host, self.batch_size, self._rng)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass over the batches; the losses stay on the device until the epoch ends."""
+        if iterator is None:
+            return
+        total, count = 0.0, 0
+        self._penalty_sums = {}
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            total = total + step["loss"].detach()
+            count += 1
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        m = self.module_.n_members
+        self.history.record(prefix + "_loss", float(total) / (count * m))
+        self.history.record(prefix + "_batch_count", count)
+        for key, value in self._penalty_sums.items():
+            self.history.record(key, float(value) / (count * m))
+
     # ------------------------------------------------------------------ training
     def train_step(self, batch, **fit_params):
+        data, two_arms = batch
         self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
-        self._critic_step(y_pred["factors"], Xi["t"].to(y_pred["outcomes"].device))
-        self.optimizer_.zero_grad()
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        out = self.module_(data["x"])
+        self._critic_step(out["factors"], data["t"], two_arms)
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss = self._training_loss(out, data, two_arms)
         loss.backward()
         self.notify("on_grad_computed",
                     named_parameters=TeeGenerator(self.get_all_learnable_params()),
-                    X=Xi, y=yi, training=True)
+                    X=data, y=data["y"], training=True)
         self.optimizer_.step()
-        return {"loss": loss, "y_pred": y_pred}
+        return {"loss": loss, "y_pred": out}
 
-    def _critic_step(self, factors, t):
-        """Fit each penalty's variational critic on the current (detached) factors."""
+    def _active_terms(self, two_arms, critic_only=False):
+        for key, a, b, weight in self.penalty_terms:
+            if not weight or (b == "t" and not two_arms):
+                continue  # a batch with one arm carries no signal on the treatment
+            if critic_only and not self.critic_[key].has_critic:
+                continue
+            yield key, a, b, weight
+
+    def _penalty_inputs(self, factors, t, detach=False):
+        inputs = {k: _standardize(v.detach() if detach else v) for k, v in factors.items()}
+        inputs["t"] = t
+        return inputs
+
+    def _critic_step(self, factors, t, two_arms):
+        """Fit each penalty's variational critics on the current (detached) factors."""
         if self.critic_optimizer_ is None:
             return
-        inputs = {k: _standardize(v.detach()) for k, v in factors.items()}
-        inputs["t"] = t
-        terms = [(key, a, b) for key, a, b, weight in self.penalty_terms
-                 if weight and self.critic_[key].has_critic]
-        if not terms or t.unique().numel() < 2:
+        terms = list(self._active_terms(two_arms, critic_only=True))
+        if not terms:
             return
+        inputs = self._penalty_inputs(factors, t, detach=True)
         for _ in range(self.critic_steps):
-            self.critic_optimizer_.zero_grad()
-            losses = [self.critic_[key].learning_loss(inputs[a], inputs[b]) for key, a, b in terms]
-            torch.stack(losses).sum().backward()
+            self.critic_optimizer_.zero_grad(set_to_none=True)
+            loss = sum(self.critic_[key].learning_loss(inputs[a], inputs[b])
+                       for key, a, b, _ in terms)
+            loss.backward()
             self.critic_optimizer_.step()
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        dev = y_pred["outcomes"].device
-        t = X["t"].to(dev)
-        w = X["w"].to(dev)
-        y = y_true.to(dev)
-        outcomes, prop = y_pred["outcomes"], y_pred["propensity"]
-        fact = outcomes.gather(1, t[:, None]).squeeze(1)
+    def _factual(self, outcomes, t, y):
+        """Per-member, per-row factual loss (M, n)."""
+        m = outcomes.shape[0]
+        fact = outcomes.gather(2, t[None, :, None].expand(m, -1, 1)).squeeze(2)
         if self.outcome == "binary":
-            per_unit = F.binary_cross_entropy_with_logits(fact, y, reduction="none")
-        else:
-            per_unit = (fact - y) ** 2
+            return F.binary_cross_entropy_with_logits(
+                fact, y[None].expand_as(fact), reduction="none"), fact
+        return (fact - y) ** 2, fact
 
+    @staticmethod
+    def _weighted_mean(values, weights):
+        return (weights * values).sum(1) / weights.sum(1).clamp_min(1e-12)
+
+    def _training_loss(self, out, data, two_arms):
+        t, y = data["t"], data["y"]
+        w = data["wm"].T  # (M, n)
+        outcomes, prop = out["outcomes"], out["propensity"]
+        per_unit, fact = self._factual(outcomes, t, y)
         weights = w
-        if training and self.importance_weighting and prop is not None:
+        if self.importance_weighting and prop is not None:
             weights = w * self._importance_weights(prop.detach(), t)
-        loss = (weights * per_unit).sum() / weights.sum()
-
-        if not training:  # the validation loss (early stopping) is the factual loss alone
-            return loss
+        loss = self._weighted_mean(per_unit, weights).sum()
         if prop is not None and self.propensity_weight:
-            ce = F.cross_entropy(prop, t, reduction="none")
-            loss = loss + self.propensity_weight * (w * ce).sum() / w.sum()
-
-        inputs = {k: _standardize(v) for k, v in y_pred["factors"].items()}
-        inputs["t"] = t
-        if t.unique().numel() > 1:  # a batch with one arm carries no dependence signal
-            for key, a, b, weight in self.penalty_terms:
-                if weight:
-                    value = self.critic_[key](inputs[a], inputs[b])
-                    self.history.record_batch(key, value.item())
-                    # A dependence is never negative: a negative estimate is critic error,
-                    # and minimizing it further would only chase the critic.
-                    loss = loss + weight * value.clamp_min(0.0)
+            m, n, k = prop.shape
+            ce = F.cross_entropy(prop.reshape(m * n, k), t.repeat(m),
+                                 reduction="none").view(m, n)
+            loss = loss + self.propensity_weight * self._weighted_mean(ce, w).sum()
+        terms = list(self._active_terms(two_arms))
+        if terms:
+            inputs = self._penalty_inputs(out["factors"], t)
+            for key, a, b, weight in terms:
+                value = self.critic_[key](inputs[a], inputs[b])
+                self._penalty_sums[key] = (self._penalty_sums.get(key, 0.0)
+                                           + value.detach().sum())
+                # A dependence is never negative: a negative estimate is critic error,
+                # and minimizing it further would only chase the critic.
+                loss = loss + weight * value.clamp_min(0.0).sum()
         if self.targeted_weight and prop is not None:
-            g = torch.softmax(prop, dim=1)[:, 1].clamp(*_PROPENSITY_CLIP)
+            g = torch.softmax(prop, dim=2)[:, :, 1].clamp(*_PROPENSITY_CLIP)
             tf = t.to(fact.dtype)
             h = tf / g - (1 - tf) / (1 - g)
-            perturbed = fact + y_pred["epsilon"] * h
-            loss = loss + self.targeted_weight * (w * (y - perturbed) ** 2).sum() / w.sum()
+            perturbed = fact + out["epsilon"][:, None] * h
+            loss = loss + self.targeted_weight * self._weighted_mean((y - perturbed) ** 2,
+                                                                     w).sum()
         return loss
 
     def _importance_weights(self, prop_logits, t):
-        """CFR-ISW / DR-CFR weights 1 + [P(t)/(1-P(t))] [(1-pi(t|x))/pi(t|x)], mean 1."""
-        pi_t = torch.softmax(prop_logits, dim=1).gather(1, t[:, None]).squeeze(1)
+        """CFR-ISW / DR-CFR weights 1 + [P(t)/(1-P(t))] [(1-pi(t|x))/pi(t|x)], mean 1 per
+        member."""
+        m = prop_logits.shape[0]
+        pi = torch.softmax(prop_logits, dim=2)
+        pi_t = pi.gather(2, t[None, :, None].expand(m, -1, 1)).squeeze(2)
         pi_t = pi_t.clamp(*_PROPENSITY_CLIP)
         shares = torch.as_tensor(self.arm_shares, dtype=pi_t.dtype, device=pi_t.device)[t]
         w = 1.0 + shares / (1.0 - shares) * (1.0 - pi_t) / pi_t
-        return w / w.mean()
+        return w / w.mean(1, keepdim=True)
 
-    def infer(self, x, **fit_params):
-        out = super().infer(x, **fit_params)
-        out["epsilon"] = self.module_.epsilon
-        return out
+    # ------------------------------------------------------------------ evaluation
+    def member_validation_loss(self):
+        """Each member's factual loss on its own validation rows (M,), on the device."""
+        data = self.data_
+        was_training = self.module_.training
+        self.module_.eval()
+        num = den = 0.0
+        with torch.no_grad():
+            for start in range(0, len(data["t"]), EVAL_CHUNK):
+                sl = slice(start, start + EVAL_CHUNK)
+                per_unit, _ = self._factual(self.module_(data["x"][sl])["outcomes"],
+                                            data["t"][sl], data["y"][sl])
+                v = data["vm"][sl].T
+                num = num + (v * per_unit).sum(1)
+                den = den + v.sum(1)
+        self.module_.train(was_training)
+        return num / den.clamp_min(1e-12)
 
 
 def _standardize(z, eps=1e-5):
-    """Per-dimension batch standardization (no affine part) of a representation.
+    """Per-dimension batch standardization (no affine part) of a representation, per member.
 
     Penalties see standardized factors, so the network cannot lower a dependence estimate by
     rescaling a factor (the Gaussian critic of CLUB, an RBF bandwidth, a transport cost).
     """
-    return (z - z.mean(0, keepdim=True)) / (z.std(0, keepdim=True) + eps)
+    return (z - z.mean(-2, keepdim=True)) / (z.std(-2, keepdim=True) + eps)

@@ -62,7 +62,8 @@ class MemberMLP(nn.Module):
 class CausalNetwork(nn.Module):
     """The one network of the model family, configured by its parts.
 
-    ``x -> [shared trunk] -> factor representations -> heads``:
+    ``x -> [shared trunk] -> factor representations -> heads``, for ``n_members`` independent
+    members (ensemble members, or parallel paths) computed in one pass:
 
     * ``factors``: names of the representations (``("phi",)`` for TARNet/CFRNet/DragonNet,
       ``("gamma", "delta", "upsilon")`` for DR-CFR and MIM-DRCFR), one member each of one
@@ -71,50 +72,62 @@ class CausalNetwork(nn.Module):
     * ``outcome_inputs``: the factors concatenated into the outcome heads (one member per arm).
     * ``propensity_inputs``: the factors concatenated into the propensity head (or None).
 
-    ``forward(x)`` returns a dict: ``factors`` (name -> (n, rep_units)), ``outcomes`` (n, K)
-    (raw outputs: the outcome on the standardized scale, or logits), and ``propensity`` (n, K)
-    logits or None. ``t`` and ``w`` are accepted and ignored so that skorch can pass the whole
-    input dict.
+    Every parameter has a leading dimension ordered member-major (member ``m`` owns the rows
+    ``m * k : (m + 1) * k`` of a parameter with ``n_members * k`` rows), so that
+    ``p.view(n_members, -1)[m]`` is member ``m``'s share of any parameter ``p``.
+
+    ``forward(x)`` returns a dict: ``factors`` (name -> (M, n, rep_units)), ``outcomes``
+    (M, n, K) (raw outputs: the outcome on the standardized scale, or logits), ``propensity``
+    (M, n, K) logits or None, and ``epsilon`` (M,) (DragonNet's targeted-regularization
+    parameter) or None.
     """
 
     def __init__(self, n_features, n_arms, *, factors=("phi",), outcome_inputs=("phi",),
                  propensity_inputs=None, trunk_units=0, trunk_layers=0, rep_units=200,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
-                 propensity_layers=0, targeted_epsilon=False):
+                 propensity_layers=0, targeted_epsilon=False, n_members=1):
         super().__init__()
         self.factor_names = tuple(factors)
         self.outcome_inputs = tuple(outcome_inputs)
         self.propensity_inputs = tuple(propensity_inputs) if propensity_inputs else None
         self.n_arms = n_arms
+        self.n_members = n_members
+        n_factors = len(self.factor_names)
         d = n_features
         self.trunk = None
         if trunk_layers:
-            self.trunk = MemberMLP(d, trunk_units, trunk_layers, activation=activation,
-                                   dropout=dropout)
+            self.trunk = MemberMLP(d, trunk_units, trunk_layers, n_members=n_members,
+                                   activation=activation, dropout=dropout)
             d = self.trunk.out_features
-        self.factors = MemberMLP(d, rep_units, rep_layers, n_members=len(self.factor_names),
+        self.factors = MemberMLP(d, rep_units, rep_layers, n_members=n_members * n_factors,
                                  activation=activation, dropout=dropout)
         d_out = rep_units * len(self.outcome_inputs)
         self.outcome_heads = MemberMLP(d_out, head_units, head_layers, out_features=1,
-                                       n_members=n_arms, activation=activation, dropout=dropout)
+                                       n_members=n_members * n_arms, activation=activation,
+                                       dropout=dropout)
         self.propensity_head = None
         if self.propensity_inputs:
             d_prop = rep_units * len(self.propensity_inputs)
             self.propensity_head = MemberMLP(d_prop, head_units, propensity_layers,
-                                             out_features=n_arms, activation=activation)
-        self.epsilon = nn.Parameter(torch.zeros(1)) if targeted_epsilon else None
+                                             out_features=n_arms, n_members=n_members,
+                                             activation=activation)
+        self.epsilon = nn.Parameter(torch.zeros(n_members)) if targeted_epsilon else None
 
-    def forward(self, x, t=None, w=None):
-        h = x.unsqueeze(0)
+    def forward(self, x):
+        m, n = self.n_members, x.shape[0]
+        h = x.unsqueeze(0).expand(m, -1, -1)
         if self.trunk is not None:
             h = self.trunk(h)
-        reps = self.factors(h.expand(len(self.factor_names), -1, -1))
-        factors = dict(zip(self.factor_names, reps.unbind(0), strict=True))
-        z = torch.cat([factors[f] for f in self.outcome_inputs], dim=1)
-        outcomes = self.outcome_heads(z.unsqueeze(0).expand(self.n_arms, -1, -1))
-        out = {"factors": factors, "outcomes": outcomes.squeeze(-1).transpose(0, 1),
-               "propensity": None}
+        n_factors = len(self.factor_names)
+        h = h.unsqueeze(1).expand(-1, n_factors, -1, -1).reshape(m * n_factors, n, -1)
+        reps = self.factors(h).view(m, n_factors, n, -1)
+        factors = dict(zip(self.factor_names, reps.unbind(1), strict=True))
+        z = torch.cat([factors[f] for f in self.outcome_inputs], dim=-1)
+        z = z.unsqueeze(1).expand(-1, self.n_arms, -1, -1).reshape(m * self.n_arms, n, -1)
+        outcomes = self.outcome_heads(z).view(m, self.n_arms, n).transpose(1, 2)
+        out = {"factors": factors, "outcomes": outcomes, "propensity": None,
+               "epsilon": self.epsilon}
         if self.propensity_head is not None:
-            zp = torch.cat([factors[f] for f in self.propensity_inputs], dim=1)
-            out["propensity"] = self.propensity_head(zp.unsqueeze(0)).squeeze(0)
+            zp = torch.cat([factors[f] for f in self.propensity_inputs], dim=-1)
+            out["propensity"] = self.propensity_head(zp)
         return out

@@ -21,12 +21,10 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.dataset import Dataset
-from skorch.helper import predefined_split
+from skorch.callbacks import ProgressBar
 from torch import nn
 
-from ._engine import CausalNet
+from ._engine import EVAL_CHUNK, CausalNet, MemberEarlyStopping
 from ._nn import ACTIVATIONS, CausalNetwork
 from ._validation import (
     check_arms,
@@ -88,9 +86,13 @@ _COMMON_DOC = """
         same integer gives the same predictions on the CPU; the global torch and numpy random
         states are left untouched.
     n_ensemble : int
-        Networks trained with different seeds (weight initialization, batching and validation
-        split); every prediction averages them. Each one costs a full fit, and averaging cuts
-        the variance of the effect estimates (see the README's IHDP table).
+        Members of the network: M independently initialized copies trained together, in one
+        forward and one backward pass per batch, each with its own validation split, its own
+        early stopping (it keeps its best epoch's weights) and its own penalty critics. Every
+        prediction averages the members; averaging cuts the variance of the effect estimates.
+    bootstrap : bool
+        Give each member its own Poisson(1) resampling weights of the training rows, so that
+        the members form a bagged ensemble; needed by the ``*_interval`` methods.
     verbose : int
         0 silent, 1 a table per epoch, 2 also a progress bar per epoch.
     callbacks : list of skorch callbacks, optional
@@ -106,12 +108,12 @@ _ATTRS_DOC = """
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
     net_ : skorch.NeuralNet
-        The trained internal net (the first one with ``n_ensemble > 1``); ``net_.history``
-        holds the per-epoch losses.
-    nets_ : list of skorch.NeuralNet
-        All ``n_ensemble`` trained nets.
+        The trained internal net; its module holds all ``n_ensemble`` members.
     history_ : skorch.History
-        ``net_.history``.
+        ``net_.history``: per epoch, ``train_loss`` and ``valid_loss`` (means over members),
+        ``valid_losses`` (one per member) and each penalty term's mean estimate.
+    best_epochs_ : ndarray of shape (n_ensemble,)
+        The epoch whose weights each member kept (the last epoch without early stopping).
 """
 
 
@@ -186,8 +188,14 @@ class _BaseCausalEstimator(BaseEstimator):
         for name in ("rep_units", "rep_layers", "head_units", "batch_size", "max_epochs",
                      "n_ensemble"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                    or value < 1):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not isinstance(self.bootstrap, (bool, np.bool_)):
+            raise ValueError(f"bootstrap must be True or False; got {self.bootstrap!r}.")
+        if self.bootstrap and self.n_ensemble < 2:
+            raise ValueError("bootstrap=True needs at least 2 members to measure a spread; "
+                             f"got n_ensemble={self.n_ensemble}. Set n_ensemble=20, say.")
         for key in [k for k in self.__dict__ if "__" in k]:
             self._check_routed_key(key)
 
@@ -245,91 +253,103 @@ class _BaseCausalEstimator(BaseEstimator):
         ys = (y - self.y_mean_) / self.y_scale_
         self._fit(Xs, t_index, ys, w / w.mean())
         with torch.no_grad():
-            self._train_ate_ = self._effects(self._forward(Xs)).mean(axis=0)
+            members = self._effects(self._member_outcomes(Xs))
+        self._train_ate_members_ = members.mean(axis=1)
+        self._train_ate_ = self._train_ate_members_.mean(axis=0)
         if hasattr(self, "_factor_importances"):
             self.factor_importances_ = self._factor_importances(Xs)
         return self
 
-    def _build_net(self, n_features, arm_shares, train_split=None):
-        n_arms = len(arm_shares)
+    def _build_net(self, n_features, arm_shares, early_stopping=False, shuffle_seed=0):
+        from . import penalties as _penalties
+        from ._members import member_penalty
+
+        n_arms, n_members = len(arm_shares), self.n_ensemble
         module = CausalNetwork(
             n_features, n_arms, rep_units=self.rep_units, rep_layers=self.rep_layers,
             head_units=self.head_units, head_layers=self.head_layers,
-            activation=self.activation, dropout=self.dropout, **self._architecture())
+            activation=self.activation, dropout=self.dropout, n_members=n_members,
+            **self._architecture())
         critics, terms = nn.ModuleDict(), []
         for key, a, b, weight, spec, prefix in self._penalty_terms():
-            from . import penalties as _penalties
-
-            dim_a = self.rep_units
             dims = ({"n_classes": n_arms} if b == "t" else {"dim_b": self.rep_units})
             params = self._routed_params(prefix)
             if isinstance(spec, (str, type)):
-                penalty = _penalties.get_penalty(spec, dim_a=dim_a, **dims, **params)
+                def make(spec=spec, dims=dims, params=params):
+                    return _penalties.get_penalty(spec, dim_a=self.rep_units, **dims, **params)
             elif params:
                 raise ValueError(f"{prefix}__* parameters need a penalty given by name, not "
                                  "an instance; configure the instance directly.")
-            else:  # an instance: each fit trains its own copy
-                penalty = copy.deepcopy(_penalties.get_penalty(spec))
-            critics[key] = penalty
+            else:  # an instance: each member trains its own copy
+                def make(spec=spec):
+                    return copy.deepcopy(_penalties.get_penalty(spec))
+            critics[key] = member_penalty(make, n_members, self.rep_units, **dims)
             terms.append((key, a, b, float(weight)))
         callbacks = []
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
-        if train_split is not None:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.patience, load_best=True)))
+        if early_stopping:
+            callbacks.append(("early_stopping", MemberEarlyStopping(self.patience)))
         for i, cb in enumerate(self.callbacks or []):
             callbacks.append((f"user_{i}", cb))
         return CausalNet(
             module, critic=critics, penalty_terms=tuple(terms),
             criterion=nn.MSELoss, optimizer=torch.optim.Adam, lr=self.learning_rate,
             optimizer__weight_decay=self.weight_decay, batch_size=self.batch_size,
-            max_epochs=self.max_epochs, train_split=train_split,
-            iterator_train__shuffle=True, device=_resolve_device(self.device),
-            callbacks=callbacks,
+            max_epochs=self.max_epochs, train_split=None, device=_resolve_device(self.device),
+            callbacks=callbacks, shuffle_seed=shuffle_seed,
             outcome=self.outcome, arm_shares=tuple(float(s) for s in arm_shares),
             verbose=self.verbose, **self._loss_config())
+
+    def _member_weights(self, t_index, w, rng):
+        """(n, M) training and validation weights of the members.
+
+        Member m holds out its own stratified ``validation_fraction`` of the rows (weight 0 in
+        its training loss); with ``bootstrap`` its training rows are weighted by Poisson(1)
+        counts.
+        """
+        n, m = len(t_index), self.n_ensemble
+        train = np.ones((n, m))
+        valid = np.zeros((n, m))
+        for j in range(m):
+            if self.validation_fraction > 0:
+                _, idx_valid = train_test_split(
+                    np.arange(n), test_size=self.validation_fraction, stratify=t_index,
+                    random_state=int(rng.randint(np.iinfo(np.int32).max)))
+                train[idx_valid, j] = 0.0
+                valid[idx_valid, j] = 1.0
+        if self.bootstrap:
+            train *= rng.poisson(1.0, size=(n, m))
+        return (train * w[:, None]).astype(np.float32), (valid * w[:, None]).astype(np.float32)
 
     def _fit(self, Xs, t_index, ys, w):
         n_arms = len(self.classes_)
         arm_shares = np.bincount(t_index, minlength=n_arms) / len(t_index)
         rng = check_random_state(self.random_state)
         max_seed = np.iinfo(np.int32).max
-        seeds = [int(rng.randint(max_seed)) for _ in range(self.n_ensemble)]
-        self.nets_ = [self._fit_one(Xs, t_index, ys, w, arm_shares, seed) for seed in seeds]
-        self.net_ = self.nets_[0]
-        self.history_ = self.net_.history
-        return self
-
-    def _fit_one(self, Xs, t_index, ys, w, arm_shares, seed):
-        """Train one net; ``seed`` fixes its initialization, batching and validation split."""
-        data = {"x": Xs.astype(np.float32), "t": t_index, "w": w.astype(np.float32)}
-        target = ys.astype(np.float32)
-        train_split = None
-        if self.validation_fraction > 0:
-            idx_train, idx_valid = train_test_split(
-                np.arange(len(t_index)), test_size=self.validation_fraction,
-                stratify=t_index, random_state=seed % (2**31))
-            valid = Dataset({k: v[idx_valid] for k, v in data.items()}, target[idx_valid])
-            data = {k: v[idx_train] for k, v in data.items()}
-            target = target[idx_train]
-            train_split = predefined_split(valid)
+        torch_seed, shuffle_seed = int(rng.randint(max_seed)), int(rng.randint(max_seed))
+        wm, vm = self._member_weights(t_index, w, rng)
+        data = {"x": Xs.astype(np.float32), "t": t_index.astype(np.int64), "wm": wm, "vm": vm}
         device = _resolve_device(self.device)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            net = self._build_net(Xs.shape[1], arm_shares, train_split)
-            net.fit(data, target)
-        return net
+            torch.manual_seed(torch_seed)
+            net = self._build_net(Xs.shape[1], arm_shares,
+                                  early_stopping=self.validation_fraction > 0,
+                                  shuffle_seed=shuffle_seed)
+            net.fit(data, ys.astype(np.float32))
+        self.net_ = net
+        self.history_ = net.history
+        self.best_epochs_ = getattr(net, "best_epochs_",
+                                    np.full(self.n_ensemble, len(net.history)))
+        del net.data_  # the training data do not stay in the fitted estimator
+        return self
 
     # ------------------------------------------------------------ predict
-    def _forward(self, Xs, batch_size=4096):
-        """Outcomes (n, K) on the original scale (probabilities for binary outcomes), averaged
-        over the ensemble's nets."""
-        outs = [self._forward_one(net.module_, Xs, batch_size) for net in self.nets_]
-        return np.mean(outs, axis=0)
-
-    def _forward_one(self, module, Xs, batch_size):
+    def _member_outcomes(self, Xs, batch_size=EVAL_CHUNK):
+        """Outcomes of every member (M, n, K) on the original scale (probabilities for binary
+        outcomes)."""
+        module = self.net_.module_
         was_training = module.training
         module.eval()
         outs = []
@@ -340,15 +360,21 @@ class _BaseCausalEstimator(BaseEstimator):
                                      device=device)
                 outs.append(module(xb)["outcomes"].cpu().double().numpy())
         module.train(was_training)
-        raw = np.concatenate(outs, axis=0)
+        raw = np.concatenate(outs, axis=1)
         if self.outcome == "binary":
             return 1.0 / (1.0 + np.exp(-raw))
         return raw * self.y_scale_ + self.y_mean_
 
+    def _forward(self, Xs):
+        """Outcomes (n, K) averaged over the members."""
+        return self._member_outcomes(Xs).mean(axis=0)
+
     @staticmethod
     def _effects(outcomes):
-        eff = outcomes[:, 1:] - outcomes[:, :1]
-        return eff[:, 0] if eff.shape[1] == 1 else eff
+        """Effects of each treated arm against control: (..., n, K) -> (..., n) for two arms,
+        (..., n, K-1) for more."""
+        eff = outcomes[..., 1:] - outcomes[..., :1]
+        return eff[..., 0] if eff.shape[-1] == 1 else eff
 
     def _standardize(self, X):
         return (self._validate_X(X) - self.x_mean_) / self.x_scale_
@@ -375,19 +401,83 @@ class _BaseCausalEstimator(BaseEstimator):
                              f"{self.classes_.tolist()}.")
         return int(matches[0])
 
-    def effect(self, X, T0=None, T1=None):
-        """Effect of moving from arm ``T0`` (default control) to ``T1`` (default the first
-        treated arm); ``T0``/``T1`` are labels, or arrays of labels per row."""
-        out = self._forward(self._standardize(X))
+    def _member_effect(self, Xs, T0, T1):
+        """Each member's effect of moving from ``T0`` to ``T1``: (M, n)."""
+        out = self._member_outcomes(Xs)
         T0 = self.classes_[0] if T0 is None else T0
         T1 = self.classes_[1] if T1 is None else T1
-        rows = np.arange(len(out))
+        n = out.shape[1]
+        rows = np.arange(n)
         i0 = np.array([self._arm_index(v, "T0") for v in np.ravel(T0)])
         i1 = np.array([self._arm_index(v, "T1") for v in np.ravel(T1)])
         for name, idx in (("T0", i0), ("T1", i1)):
-            if len(idx) not in (1, len(out)):
+            if len(idx) not in (1, n):
                 raise ValueError(f"{name} must be one label or one label per row of X.")
-        return out[rows, i1] - out[rows, i0]
+        return out[:, rows, i1] - out[:, rows, i0]
+
+    def effect(self, X, T0=None, T1=None):
+        """Effect of moving from arm ``T0`` (default control) to ``T1`` (default the first
+        treated arm); ``T0``/``T1`` are labels, or arrays of labels per row."""
+        return self._member_effect(self._standardize(X), T0, T1).mean(axis=0)
+
+    # ------------------------------------------------------------ intervals
+    def _interval(self, members, alpha):
+        """Normal interval over bootstrap members: mean -/+ t_{M-1, 1-alpha/2} * sd."""
+        from scipy import stats
+
+        if not (isinstance(alpha, (float, int, np.floating)) and 0.0 < alpha < 1.0):
+            raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}.")
+        check_is_fitted(self, "net_")
+        if not self.bootstrap:
+            raise ValueError(
+                f"Intervals need bootstrap members; this {type(self).__name__} was fitted with "
+                "bootstrap=False. Refit with bootstrap=True (and n_ensemble=20, say).")
+        m = members.shape[0]
+        center = members.mean(axis=0)
+        half = stats.t.ppf(1.0 - alpha / 2.0, df=m - 1) * members.std(axis=0, ddof=1)
+        return center - half, center + half
+
+    def effect_interval(self, X, T0=None, T1=None, alpha=0.05):
+        """Confidence interval of :meth:`effect` at level ``1 - alpha``, per row.
+
+        The members of a ``bootstrap=True`` model are fitted on Poisson(1) resamplings of the
+        training rows, so their spread estimates the sampling spread of the estimate. The
+        interval is normal with the members' standard deviation and a Student quantile with
+        ``n_ensemble - 1`` degrees of freedom (the spread is itself estimated from M
+        members): ``mean -/+ t_{M-1, 1-alpha/2} * sd``. It covers sampling variability only;
+        the bias of the network (confounding it has not removed, extrapolation) is not in it.
+
+        Returns
+        -------
+        lower, upper : ndarray of shape (n,), or Series when ``X`` is a DataFrame
+        """
+        members = self._member_effect(self._standardize(X), T0, T1)
+        lower, upper = self._interval(members, alpha)
+        return self._wrap(X, lower), self._wrap(X, upper)
+
+    def const_marginal_effect_interval(self, X, alpha=0.05):
+        """Interval of :meth:`const_marginal_effect` (every treated arm against control):
+        ``(lower, upper)`` of shape (n,) for two arms, (n, K-1) for more. See
+        :meth:`effect_interval` for the method."""
+        members = self._effects(self._member_outcomes(self._standardize(X)))
+        return self._interval(members, alpha)
+
+    def ate_interval(self, X=None, T0=None, T1=None, alpha=0.05):
+        """Interval of :meth:`ate`, from the members' average effects (see
+        :meth:`effect_interval`); ``X=None`` means the training data. Returns
+        ``(lower, upper)``, floats for two arms (arrays of K-1 against control with more arms
+        and ``X=None``)."""
+        if X is None:
+            check_is_fitted(self, "net_")
+            if T0 is not None or T1 is not None:
+                raise ValueError("Pass X to compute the ATE between non-default arms.")
+            lower, upper = self._interval(self._train_ate_members_, alpha)
+        else:
+            members = self._member_effect(self._standardize(X), T0, T1).mean(axis=1)
+            lower, upper = self._interval(members, alpha)
+        if np.ndim(lower) == 0:
+            return float(lower), float(upper)
+        return lower, upper
 
     def ate(self, X=None, T0=None, T1=None):
         """Average effect over ``X`` (default: the training data)."""
@@ -409,7 +499,7 @@ class _BaseCausalEstimator(BaseEstimator):
         out = self._forward((Xv - self.x_mean_) / self.x_scale_)
         return float(r2_score(y, out[np.arange(len(idx)), idx], sample_weight=sample_weight))
 
-    def _wrap(self, X, values, columns):
+    def _wrap(self, X, values, columns=None):
         if isinstance(X, pd.DataFrame):
             if values.ndim == 1:
                 return pd.Series(values, index=X.index, name="effect")
@@ -431,7 +521,7 @@ class _BaseCausalEstimator(BaseEstimator):
             raise ValueError(f"save() stores plain parameters only; these are objects: {bad}. "
                              "Use pickle/joblib for estimators with object parameters.")
         state = {
-            "format": "causalmim-1",
+            "format": "causalmim-2",
             "class": type(self).__name__,
             "params_json": json.dumps(params),
             "classes_json": json.dumps(self.classes_.tolist()),
@@ -440,10 +530,11 @@ class _BaseCausalEstimator(BaseEstimator):
             "x_mean": torch.as_tensor(self.x_mean_), "x_scale": torch.as_tensor(self.x_scale_),
             "y_mean": float(self.y_mean_), "y_scale": float(self.y_scale_),
             "train_ate": torch.as_tensor(np.asarray(self._train_ate_, dtype=np.float64)),
-            "modules": [{k: v.cpu() for k, v in net.module_.state_dict().items()}
-                        for net in self.nets_],
-            "critics": [{k: v.cpu() for k, v in net.critic_.state_dict().items()}
-                        for net in self.nets_],
+            "train_ate_members": torch.as_tensor(np.asarray(self._train_ate_members_,
+                                                            dtype=np.float64)),
+            "best_epochs": torch.as_tensor(np.asarray(self.best_epochs_, dtype=np.int64)),
+            "module": {k: v.cpu() for k, v in self.net_.module_.state_dict().items()},
+            "critic": {k: v.cpu() for k, v in self.net_.critic_.state_dict().items()},
         }
         if hasattr(self, "factor_importances_"):
             state["factor_importances"] = torch.tensor(self.factor_importances_.to_numpy())
@@ -486,7 +577,7 @@ class TARNetRegressor(_BaseCausalEstimator):
                  activation="elu", dropout=0.0, learning_rate=3e-4, weight_decay=1e-4,
                  batch_size=128, max_epochs=500, validation_fraction=0.2, patience=40,
                  outcome="continuous", control=None, device="auto", random_state=None,
-                 n_ensemble=1, verbose=0, callbacks=None, **kwargs):
+                 n_ensemble=1, bootstrap=False, verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
 
 
@@ -511,7 +602,7 @@ class CFRNetRegressor(_BaseCausalEstimator):
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
                  learning_rate=3e-4, weight_decay=1e-4, batch_size=128, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
-                 device="auto", random_state=None, n_ensemble=1, verbose=0,
+                 device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, **kwargs):
         _assign(self, locals())
 
@@ -540,7 +631,7 @@ class DragonNetRegressor(_BaseCausalEstimator):
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
                  weight_decay=1e-4, batch_size=128, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
-                 random_state=None, n_ensemble=1, verbose=0, callbacks=None,
+                 random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  **kwargs):
         _assign(self, locals())
 
@@ -566,10 +657,9 @@ class _DisentangledMixin:
     _factor_names = ("gamma", "delta", "upsilon")
 
     def _factor_importances(self, Xs, max_rows=2000):
-        """Mean absolute input gradient of each factor's norm, per feature, columns sum to 1
-        (averaged over the ensemble's nets)."""
-        imp = np.mean([self._factor_gradients(net.module_, Xs[:max_rows])
-                       for net in self.nets_], axis=0)
+        """Mean absolute input gradient of each factor's norm (summed over the members), per
+        feature; columns sum to 1."""
+        imp = self._factor_gradients(self.net_.module_, Xs[:max_rows])
         index = (self.feature_names_in_ if hasattr(self, "feature_names_in_")
                  else [f"x{i}" for i in range(Xs.shape[1])])
         return pd.DataFrame(imp, index=pd.Index(index, name="feature"),
@@ -641,7 +731,7 @@ class DRCFRRegressor(_DisentangledMixin, _BaseCausalEstimator):
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
                  weight_decay=1e-4, batch_size=128, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
-                 random_state=None, n_ensemble=1, verbose=0, callbacks=None,
+                 random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  **kwargs):
         _assign(self, locals())
 
@@ -717,7 +807,7 @@ class CausalMIMRegressor(DRCFRRegressor):
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.1,
                  learning_rate=3e-4, weight_decay=1e-4, batch_size=128, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
-                 device="auto", random_state=None, n_ensemble=1, verbose=0,
+                 device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, **kwargs):
         _assign(self, locals())
 
@@ -744,7 +834,10 @@ for _cls in _ESTIMATORS:
 def load(path):
     """Load a causalmim estimator written by ``save(path)`` without unpickling code."""
     state = torch.load(os.fspath(path), weights_only=True, map_location="cpu")
-    if state.get("format") != "causalmim-1":
+    if state.get("format") == "causalmim-1":
+        raise ValueError(f"{path} was written by causalmim 0.1, whose ensembles were separate "
+                         "networks; refit the model and save it again.")
+    if state.get("format") != "causalmim-2":
         raise ValueError(f"{path} is not a causalmim estimator file.")
     classes = {c.__name__: c for c in _ESTIMATORS}
     est = classes[state["class"]](**json.loads(state["params_json"]))
@@ -759,15 +852,14 @@ def load(path):
     ate = state["train_ate"].numpy()
     est._train_ate_ = ate if ate.ndim else float(ate)
     shares = np.full(len(est.classes_), 1.0 / len(est.classes_))
-    est.nets_ = []
-    for module_state, critic_state in zip(state["modules"], state["critics"], strict=True):
-        net = est._build_net(est.n_features_in_, shares)
-        net.initialize()
-        net.module_.load_state_dict(module_state)
-        net.critic_.load_state_dict(critic_state)
-        est.nets_.append(net)
-    est.net_ = est.nets_[0]
-    est.history_ = est.net_.history
+    net = est._build_net(est.n_features_in_, shares)
+    net.initialize()
+    net.module_.load_state_dict(state["module"])
+    net.critic_.load_state_dict(state["critic"])
+    est.net_ = net
+    est.history_ = net.history
+    est._train_ate_members_ = state["train_ate_members"].numpy()
+    est.best_epochs_ = state["best_epochs"].numpy()
     if "factor_importances" in state:
         index = names if names is not None else [f"x{i}" for i in range(est.n_features_in_)]
         est.factor_importances_ = pd.DataFrame(
