@@ -131,3 +131,62 @@ def test_disentangled_script(tmp_path, data_home):
     mim = next(r for r in result["rows"] if r["model"] == "CausalMIM")
     assert set(mim["factor_ok"]) == {"instrumental", "confounding", "adjustment"}
     assert "Paired CausalMIM minus TARNet" in md
+
+
+@pytest.mark.slow
+def test_interval_coverage_script(tmp_path, data_home):
+    # --quick: 3 small synthetic worlds and 2 IHDP replications, CausalMIM with 4 bootstrap
+    # members and the two EconML peers, in two worker processes
+    _run("interval_coverage.py", tmp_path, data_home, "--quick")
+    md, result = _check_files(tmp_path, "coverage_quick", [])
+    models = ["CausalMIM", "CausalForestDML", "DRLearner"]
+    assert result["models"] == models and result["members"] == 4
+    assert result["worlds"] == {"synthetic": [0, 1, 2], "ihdp": [1, 2]}
+    assert len(result["runs"]) == (3 + 2) * len(models)
+    assert all(r["error"] is None for r in result["runs"])
+    for suite in ("synthetic", "ihdp"):
+        for model in models:
+            s = result["summary"][suite][model]
+            assert s["n"] == (3 if suite == "synthetic" else 2) and s["failed"] == 0
+            assert 0 <= s["ate_covered"]["mean"] <= 1 and 0 <= s["cate_coverage"]["mean"] <= 1
+            assert s["ate_width"]["mean"] > 0 and s["cate_width"]["mean"] > 0
+            assert s["pehe"]["mean"] > 0
+    for run in result["runs"]:
+        assert run["ate_lower"] <= run["ate_upper"] and run["inverted_bounds"] == 0
+        assert run["nonfinite_bounds"] == 0
+    # the ATE target is the sample ATE of the training units (the first 70% of a world)
+    from causalmim.datasets import make_disentangled
+
+    world = make_disentangled(n=400, random_state=0)
+    first = next(r for r in result["runs"] if r["suite"] == "synthetic" and r["world"] == 0)
+    assert first["n_train"] == 280 and first["n_test"] == 120
+    assert first["ate_true"] == pytest.approx(world.tau[:280].mean())
+    assert "CausalMIM (bootstrap, M=4)" in md and "Target: ATE coverage between 0.90" in md
+    assert "## IHDP-100" in md and "## Disentangled synthetic worlds" in md
+
+
+@pytest.mark.slow
+def test_speed_script(tmp_path, data_home):
+    # --quick: IHDP replication 1 (one fit per model), user growth at 2,000 rows, each growth
+    # fit in its own spawned process
+    _run("speed.py", tmp_path, data_home, "--quick")
+    md, result = _check_files(tmp_path, "speed_quick", [])
+    assert result["causalmim_defaults"]["n_ensemble"] >= 1
+    ihdp = result["ihdp"]
+    assert ihdp["replication"] == 1 and ihdp["repeats"] == 1
+    assert ihdp["models"] == ["TARNet", "CausalMIM-ens1", "CausalMIM-ens5", "CausalMIM"]
+    assert all(r["error"] is None and r["epochs"] == 2 for r in ihdp["runs"])
+    assert ihdp["summary"]["CausalMIM-ens5"]["params"]["n_ensemble"] == 5
+    assert [(r["name"], r["target"]) for r in ihdp["ratios"]] == [
+        ("CausalMIM default / TARNet single network", 1.5),
+        ("CausalMIM ens5 / CausalMIM ens1", 2.0)]
+    for r in ihdp["ratios"]:
+        assert r["ratio"] > 0 and r["numerator_pehe_out"] > 0
+        assert f"**{r['name']}**" in md
+    growth = result["user_growth"]["runs"]
+    assert [(r["model"], r["n"]) for r in growth] == [("TARNet", 2000), ("CausalMIM", 2000)]
+    for r in growth:
+        assert r["error"] is None and r["epochs"] == 2
+        assert 0 < r["rss_before_fit_gb"] <= r["peak_rss_gb"] and r["rows_per_s"] > 0
+        assert r["pehe_in"] > 0 and r["pehe_out"] > 0
+    assert "peak RSS GB (≤ 3)" in md and "predict rows/s (≥ 500,000)" in md
