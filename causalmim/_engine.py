@@ -48,6 +48,24 @@ _PROPENSITY_CLIP = (0.1, 0.9)
 EVAL_CHUNK = 65536
 
 
+_FUSED = {}
+
+
+def fused_adam_kwargs(device):
+    """``{"fused": True}`` where this torch has a fused Adam for ``device`` (one kernel for
+    all parameters: 4x faster than the per-tensor loop on these small networks), else ``{}``."""
+    kind = torch.device(device).type
+    if kind not in _FUSED:
+        try:
+            p = nn.Parameter(torch.zeros(1, device=device))
+            p.grad = torch.zeros_like(p)
+            torch.optim.Adam([p], fused=True).step()
+            _FUSED[kind] = {"fused": True}
+        except (RuntimeError, TypeError, ValueError):
+            _FUSED[kind] = {}
+    return _FUSED[kind]
+
+
 class _Batches:
     """Shuffled mini-batches sliced from tensors that already sit on the device.
 
@@ -159,9 +177,12 @@ class CausalNet(NeuralNet):
 
     def initialize_optimizer(self, triggered_directly=None):
         super().initialize_optimizer()
-        params = [p for p in self.critic_.parameters() if p.requires_grad]
-        self.critic_optimizer_ = (self.critic_optimizer(params, lr=self.critic_lr)
-                                  if params else None)
+        self._critic_params = [p for p in self.critic_.parameters() if p.requires_grad]
+        kwargs = fused_adam_kwargs(self.device) if self.critic_optimizer is torch.optim.Adam \
+            else {}
+        self.critic_optimizer_ = (
+            self.critic_optimizer(self._critic_params, lr=self.critic_lr, **kwargs)
+            if self._critic_params else None)
         return self
 
     # ------------------------------------------------------------------ data
@@ -206,8 +227,15 @@ class CausalNet(NeuralNet):
         out = self.module_(data["x"])
         self._critic_step(out["factors"], data["t"], two_arms)
         self.optimizer_.zero_grad(set_to_none=True)
-        loss = self._training_loss(out, data, two_arms)
-        loss.backward()
+        # The critics are fitted by their own step: no gradient for their weights here.
+        for p in self._critic_params:
+            p.requires_grad_(False)
+        try:
+            loss = self._training_loss(out, data, two_arms)
+            loss.backward()
+        finally:
+            for p in self._critic_params:
+                p.requires_grad_(True)
         self.notify("on_grad_computed",
                     named_parameters=TeeGenerator(self.get_all_learnable_params()),
                     X=data, y=data["y"], training=True)

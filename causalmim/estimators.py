@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 from torch import nn
 
-from ._engine import EVAL_CHUNK, CausalNet, MemberEarlyStopping
+from ._engine import EVAL_CHUNK, CausalNet, MemberEarlyStopping, fused_adam_kwargs
 from ._nn import ACTIVATIONS, CausalNetwork
 from ._validation import (
     check_arms,
@@ -285,6 +285,7 @@ class _BaseCausalEstimator(BaseEstimator):
                     return copy.deepcopy(_penalties.get_penalty(spec))
             critics[key] = member_penalty(make, n_members, self.rep_units, **dims)
             terms.append((key, a, b, float(weight)))
+        device = _resolve_device(self.device)
         callbacks = []
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
@@ -296,7 +297,8 @@ class _BaseCausalEstimator(BaseEstimator):
             module, critic=critics, penalty_terms=tuple(terms),
             criterion=nn.MSELoss, optimizer=torch.optim.Adam, lr=self.learning_rate,
             optimizer__weight_decay=self.weight_decay, batch_size=self.batch_size,
-            max_epochs=self.max_epochs, train_split=None, device=_resolve_device(self.device),
+            **{f"optimizer__{k}": v for k, v in fused_adam_kwargs(device).items()},
+            max_epochs=self.max_epochs, train_split=None, device=device,
             callbacks=callbacks, shuffle_seed=shuffle_seed,
             outcome=self.outcome, arm_shares=tuple(float(s) for s in arm_shares),
             verbose=self.verbose, **self._loss_config())
