@@ -69,24 +69,42 @@ def fused_adam_kwargs(device):
 class _Batches:
     """Shuffled mini-batches sliced from tensors that already sit on the device.
 
+    ``rows`` are the rows that train at least one member. An epoch is a pass over them, cut
+    into batches of equal size (at most ``batch_size``, so no small remainder batch makes a
+    full-size noisy Adam step), or, with more than ``epoch_size`` rows, the next
+    ``epoch_size`` rows of an endless shuffled stream over them.
+
     Yields ``(data, two_arms)``: a dict of row slices and whether the batch holds at least two
     arms (computed on the host from a host copy of ``t``, so no device synchronization).
     """
 
-    def __init__(self, data, t_host, batch_size, rng):
-        self.data, self.t_host, self.batch_size, self.rng = data, t_host, batch_size, rng
+    def __init__(self, data, t_host, rows, batch_size, rng, epoch_size=None):
+        self.data, self.t_host, self.rows = data, t_host, rows
+        self.batch_size, self.rng = batch_size, rng
+        n = len(rows)
+        self.epoch_rows = n if epoch_size is None else min(n, int(epoch_size))
+        self._stream = np.empty(0, dtype=np.int64)
 
     def __len__(self):
-        return -(-len(self.t_host) // self.batch_size)
+        return -(-self.epoch_rows // self.batch_size)
+
+    def _next_rows(self):
+        if self.epoch_rows == len(self.rows):
+            return self.rows[self.rng.permutation(len(self.rows))]
+        while len(self._stream) < self.epoch_rows:
+            self._stream = np.concatenate(
+                [self._stream, self.rows[self.rng.permutation(len(self.rows))]])
+        order, self._stream = self._stream[:self.epoch_rows], self._stream[self.epoch_rows:]
+        return order
 
     def __iter__(self):
-        n = len(self.t_host)
-        order = self.rng.permutation(n)
+        order = self._next_rows()
         t_sorted = self.t_host[order]
         index = torch.as_tensor(order, device=self.data["x"].device)
-        for start in range(0, n, self.batch_size):
-            arms = t_sorted[start:start + self.batch_size]
-            rows = index[start:start + self.batch_size]
+        bounds = np.linspace(0, len(order), len(self) + 1).round().astype(int)
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            arms = t_sorted[start:stop]
+            rows = index[start:stop]
             yield {k: v[rows] for k, v in self.data.items()}, bool(arms.min() != arms.max())
 
 
@@ -146,7 +164,8 @@ class CausalNet(NeuralNet):
     def __init__(self, module, *args, critic=None, penalty_terms=(),
                  critic_optimizer=torch.optim.Adam, critic_lr=1e-3, critic_steps=1,
                  outcome="continuous", propensity_weight=0.0, importance_weighting=False,
-                 targeted_weight=0.0, arm_shares=None, shuffle_seed=0, **kwargs):
+                 targeted_weight=0.0, arm_shares=None, shuffle_seed=0, epoch_size=None,
+                 **kwargs):
         self.critic = critic
         self.penalty_terms = penalty_terms
         self.critic_optimizer = critic_optimizer
@@ -158,6 +177,7 @@ class CausalNet(NeuralNet):
         self.targeted_weight = targeted_weight
         self.arm_shares = arm_shares
         self.shuffle_seed = shuffle_seed
+        self.epoch_size = epoch_size
         super().__init__(module, *args, **kwargs)
 
     # ------------------------------------------------------------------ initialization
@@ -193,14 +213,20 @@ class CausalNet(NeuralNet):
         data["y"] = torch.as_tensor(np.asarray(y), device=dev)
         self.data_ = data
         self._t_host = np.asarray(X["t"])
+        self._rng = np.random.default_rng(self.shuffle_seed)
+        self._train_rows = np.flatnonzero(np.asarray(X["wm"]).sum(1) > 0)
+        valid_rows = np.flatnonzero(np.asarray(X["vm"]).sum(1) > 0)
+        if self.epoch_size is not None and len(valid_rows) > self.epoch_size:
+            valid_rows = np.sort(self._rng.choice(valid_rows, int(self.epoch_size),
+                                                  replace=False))
+        self._valid_rows = torch.as_tensor(valid_rows, device=dev)
         return data, None
 
     def get_iterator(self, dataset, training=False):
         if not training:
             return None
-        if not hasattr(self, "_rng"):
-            self._rng = np.random.default_rng(self.shuffle_seed)
-        return _Batches(dataset, self._t_host, self.batch_size, self._rng)
+        return _Batches(dataset, self._t_host, self._train_rows, self.batch_size, self._rng,
+                        self.epoch_size)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """One pass over the batches; the losses stay on the device until the epoch ends."""
@@ -329,16 +355,17 @@ class CausalNet(NeuralNet):
 
     # ------------------------------------------------------------------ evaluation
     def member_validation_loss(self):
-        """Each member's factual loss on its own validation rows (M,), on the device."""
+        """Each member's factual loss on its own validation rows (M,), on the device (on at
+        most ``epoch_size`` rows of them, drawn once per fit)."""
         data = self.data_
         was_training = self.module_.training
         self.module_.eval()
         num = den = 0.0
         with torch.no_grad():
-            for start in range(0, len(data["t"]), EVAL_CHUNK):
-                sl = slice(start, start + EVAL_CHUNK)
-                per_unit, _ = self._factual(self.module_(data["x"][sl])["outcomes"],
-                                            data["t"][sl], data["y"][sl])
+            for start in range(0, len(self._valid_rows), EVAL_CHUNK):
+                sl = self._valid_rows[start:start + EVAL_CHUNK]
+                outcomes = self.module_.predict_outcomes(data["x"][sl])
+                per_unit, _ = self._factual(outcomes, data["t"][sl], data["y"][sl])
                 v = data["vm"][sl].T
                 num = num + (v * per_unit).sum(1)
                 den = den + v.sum(1)

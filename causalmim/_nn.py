@@ -29,8 +29,11 @@ class MemberLinear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x, members=None):
+        """``members``: an index of the members to compute (all by default)."""
+        if members is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[members], x, self.weight[members])
 
     def extra_repr(self):
         return f"in={self.in_features}, out={self.out_features}, members={self.n_members}"
@@ -55,8 +58,13 @@ class MemberMLP(nn.Module):
         self.net = nn.Sequential(*layers)
         self.out_features = d
 
-    def forward(self, x):
-        return self.net(x)
+    def forward(self, x, members=None):
+        """``members``: an index of the members to compute (all by default)."""
+        if members is None:
+            return self.net(x)
+        for layer in self.net:
+            x = layer(x, members) if isinstance(layer, MemberLinear) else layer(x)
+        return x
 
 
 class CausalNetwork(nn.Module):
@@ -112,6 +120,25 @@ class CausalNetwork(nn.Module):
                                              out_features=n_arms, n_members=n_members,
                                              activation=activation)
         self.epsilon = nn.Parameter(torch.zeros(n_members)) if targeted_epsilon else None
+
+    def predict_outcomes(self, x):
+        """The outcomes alone (M, n, K): only the factors that the outcome heads read, no
+        propensity head (prediction)."""
+        m, n = self.n_members, x.shape[0]
+        h = x.unsqueeze(0).expand(m, -1, -1)
+        if self.trunk is not None:
+            h = self.trunk(h)
+        needed = [self.factor_names.index(f) for f in self.outcome_inputs]
+        n_all, n_used = len(self.factor_names), len(needed)
+        members = None
+        if needed != list(range(n_all)):
+            members = (torch.arange(m, device=x.device)[:, None] * n_all
+                       + torch.as_tensor(needed, device=x.device)).reshape(-1)
+        h = h.unsqueeze(1).expand(-1, n_used, -1, -1).reshape(m * n_used, n, -1)
+        reps = self.factors(h, members).view(m, n_used, n, -1)
+        z = reps.permute(0, 2, 1, 3).reshape(m, n, -1)
+        z = z.unsqueeze(1).expand(-1, self.n_arms, -1, -1).reshape(m * self.n_arms, n, -1)
+        return self.outcome_heads(z).view(m, self.n_arms, n).transpose(1, 2)
 
     def forward(self, x):
         m, n = self.n_members, x.shape[0]

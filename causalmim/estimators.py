@@ -360,7 +360,7 @@ class _BaseCausalEstimator(BaseEstimator):
             for start in range(0, len(Xs), batch_size):
                 xb = torch.as_tensor(Xs[start:start + batch_size], dtype=torch.float32,
                                      device=device)
-                outs.append(module(xb)["outcomes"].cpu().double().numpy())
+                outs.append(module.predict_outcomes(xb).cpu().double().numpy())
         module.train(was_training)
         raw = np.concatenate(outs, axis=1)
         if self.outcome == "binary":

@@ -209,3 +209,11 @@ def test_stacked_club_equals_the_reference_critic(name):
             torch.manual_seed(3)
             expected.append(r(a[m], b[m]))
         torch.testing.assert_close(got, torch.stack(expected))
+
+
+def test_prediction_path_equals_the_training_forward(boot, data):
+    module = boot.net_.module_
+    module.eval()
+    x = torch.as_tensor(boot._standardize(data.X), dtype=torch.float32)
+    with torch.no_grad():
+        torch.testing.assert_close(module.predict_outcomes(x), module(x)["outcomes"])
