@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 from torch import nn
 
-from ._engine import EVAL_CHUNK, CausalNet, MemberEarlyStopping, fused_adam_kwargs
+from ._engine import CausalNet, MemberEarlyStopping, eval_chunk, fused_adam_kwargs
 from ._nn import ACTIVATIONS, CausalNetwork
 from ._validation import (
     check_arms,
@@ -66,6 +66,12 @@ _COMMON_DOC = """
     weight_decay : float
         L2 penalty (Adam's ``weight_decay``).
     batch_size : int
+    epoch_size : int or None
+        Rows per epoch. With more training rows than this, an epoch is the next
+        ``epoch_size`` rows of an endless shuffled stream, and the validation loss is computed
+        on ``epoch_size`` validation rows drawn once: early stopping then checks at a fixed
+        budget of steps however large the data (``patience`` counts these epochs). None: every
+        epoch is a full pass.
     max_epochs : int
         Upper bound on the passes over the data; early stopping usually ends sooner.
     validation_fraction : float
@@ -196,6 +202,11 @@ class _BaseCausalEstimator(BaseEstimator):
         if self.bootstrap and self.n_ensemble < 2:
             raise ValueError("bootstrap=True needs at least 2 members to measure a spread; "
                              f"got n_ensemble={self.n_ensemble}. Set n_ensemble=20, say.")
+        if self.epoch_size is not None and (
+                isinstance(self.epoch_size, bool)
+                or not isinstance(self.epoch_size, (int, np.integer)) or self.epoch_size < 1):
+            raise ValueError("epoch_size must be a positive integer or None; got "
+                             f"{self.epoch_size!r}.")
         for key in [k for k in self.__dict__ if "__" in k]:
             self._check_routed_key(key)
 
@@ -299,6 +310,7 @@ class _BaseCausalEstimator(BaseEstimator):
             optimizer__weight_decay=self.weight_decay, batch_size=self.batch_size,
             **{f"optimizer__{k}": v for k, v in fused_adam_kwargs(device).items()},
             max_epochs=self.max_epochs, train_split=None, device=device,
+            epoch_size=self.epoch_size,
             callbacks=callbacks, shuffle_seed=shuffle_seed,
             outcome=self.outcome, arm_shares=tuple(float(s) for s in arm_shares),
             verbose=self.verbose, **self._loss_config())
@@ -348,7 +360,7 @@ class _BaseCausalEstimator(BaseEstimator):
         return self
 
     # ------------------------------------------------------------ predict
-    def _member_outcomes(self, Xs, batch_size=EVAL_CHUNK):
+    def _member_outcomes(self, Xs):
         """Outcomes of every member (M, n, K) on the original scale (probabilities for binary
         outcomes)."""
         module = self.net_.module_
@@ -356,6 +368,7 @@ class _BaseCausalEstimator(BaseEstimator):
         module.eval()
         outs = []
         device = next(module.parameters()).device
+        batch_size = eval_chunk(device)
         with torch.no_grad():
             for start in range(0, len(Xs), batch_size):
                 xb = torch.as_tensor(Xs[start:start + batch_size], dtype=torch.float32,
@@ -577,7 +590,8 @@ class TARNetRegressor(_BaseCausalEstimator):
 
     def __init__(self, *, rep_units=200, rep_layers=2, head_units=100, head_layers=2,
                  activation="elu", dropout=0.0, learning_rate=3e-4, weight_decay=1e-4,
-                 batch_size=128, max_epochs=500, validation_fraction=0.2, patience=40,
+                 batch_size=128,
+                 epoch_size=50_000, max_epochs=500, validation_fraction=0.2, patience=40,
                  outcome="continuous", control=None, device="auto", random_state=None,
                  n_ensemble=1, bootstrap=False, verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
@@ -602,7 +616,8 @@ class CFRNetRegressor(_BaseCausalEstimator):
 
     def __init__(self, *, balance_penalty="wasserstein", balance_weight=1.0, rep_units=200,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
-                 learning_rate=3e-4, weight_decay=1e-4, batch_size=128, max_epochs=500,
+                 learning_rate=3e-4, weight_decay=1e-4, batch_size=128,
+                 epoch_size=50_000, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, **kwargs):
@@ -631,7 +646,8 @@ class DragonNetRegressor(_BaseCausalEstimator):
     def __init__(self, *, propensity_weight=1.0, targeted_regularization=False,
                  targeted_weight=1.0, rep_units=200, rep_layers=2, head_units=100,
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
-                 weight_decay=1e-4, batch_size=128, max_epochs=500, validation_fraction=0.2,
+                 weight_decay=1e-4, batch_size=128,
+                 epoch_size=50_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  **kwargs):
@@ -731,7 +747,8 @@ class DRCFRRegressor(_DisentangledMixin, _BaseCausalEstimator):
     def __init__(self, *, balance_penalty="mmd", balance_weight=1.0, propensity_weight=1.0,
                  importance_weighting=False, rep_units=100, rep_layers=2, head_units=100,
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
-                 weight_decay=1e-4, batch_size=128, max_epochs=500, validation_fraction=0.2,
+                 weight_decay=1e-4, batch_size=128,
+                 epoch_size=50_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  **kwargs):
@@ -807,7 +824,8 @@ class CausalMIMRegressor(DRCFRRegressor):
                  trunk_units=100, trunk_layers=1, balance_penalty="mmd", balance_weight=1.0,
                  propensity_weight=1.0, importance_weighting=False, rep_units=100,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.1,
-                 learning_rate=3e-4, weight_decay=1e-4, batch_size=128, max_epochs=500,
+                 learning_rate=3e-4, weight_decay=1e-4, batch_size=128,
+                 epoch_size=50_000, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, **kwargs):
