@@ -189,7 +189,8 @@ class CausalNet(NeuralNet):
     # ------------------------------------------------------------------ initialization
     def get_default_callbacks(self):
         # Losses are recorded per epoch by the engine itself (no per-batch host sync).
-        return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+        return [("epoch_timer", EpochTimer()),
+                ("print_log", PrintLog(keys_ignored=["valid_losses"]))]
 
     def initialize_module(self):
         super().initialize_module()
