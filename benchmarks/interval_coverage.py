@@ -295,6 +295,8 @@ def main(argv=None):
     p.add_argument("--members", type=int, default=20,
                    help="bootstrap members (n_ensemble) of CausalMIM")
     p.add_argument("--skip-ihdp", action="store_true", help="synthetic worlds only")
+    p.add_argument("--stem", default=None,
+                   help="name of the results files (default coverage, or coverage_quick)")
     p.add_argument("--skip-synthetic", action="store_true", help="IHDP only")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke test: {QUICK['seeds']} worlds of n={QUICK['n']}, "
@@ -347,7 +349,7 @@ def main(argv=None):
     summary = summarize(rows)
     env = C.environment(started)
     note = C.trial_note(args)
-    stem = "coverage_quick" if args.quick else "coverage"
+    stem = args.stem or ("coverage_quick" if args.quick else "coverage")
     payload = {
         "benchmark": "coverage of 95% intervals", "trial": note, "alpha": ALPHA,
         "target_ate_coverage": list(TARGET), "models": models, "members": args.members,
