@@ -591,7 +591,7 @@ class TARNetRegressor(_BaseCausalEstimator):
     def __init__(self, *, rep_units=200, rep_layers=2, head_units=100, head_layers=2,
                  activation="elu", dropout=0.0, learning_rate=3e-4, weight_decay=1e-4,
                  batch_size=128,
-                 epoch_size=50_000, max_epochs=500, validation_fraction=0.2, patience=40,
+                 epoch_size=10_000, max_epochs=500, validation_fraction=0.2, patience=40,
                  outcome="continuous", control=None, device="auto", random_state=None,
                  n_ensemble=1, bootstrap=False, verbose=0, callbacks=None, **kwargs):
         _assign(self, locals())
@@ -617,7 +617,7 @@ class CFRNetRegressor(_BaseCausalEstimator):
     def __init__(self, *, balance_penalty="wasserstein", balance_weight=1.0, rep_units=200,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
                  learning_rate=3e-4, weight_decay=1e-4, batch_size=128,
-                 epoch_size=50_000, max_epochs=500,
+                 epoch_size=10_000, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, **kwargs):
@@ -647,7 +647,7 @@ class DragonNetRegressor(_BaseCausalEstimator):
                  targeted_weight=1.0, rep_units=200, rep_layers=2, head_units=100,
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
                  weight_decay=1e-4, batch_size=128,
-                 epoch_size=50_000, max_epochs=500, validation_fraction=0.2,
+                 epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  **kwargs):
@@ -748,7 +748,7 @@ class DRCFRRegressor(_DisentangledMixin, _BaseCausalEstimator):
                  importance_weighting=False, rep_units=100, rep_layers=2, head_units=100,
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
                  weight_decay=1e-4, batch_size=128,
-                 epoch_size=50_000, max_epochs=500, validation_fraction=0.2,
+                 epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  **kwargs):
@@ -825,7 +825,7 @@ class CausalMIMRegressor(DRCFRRegressor):
                  propensity_weight=1.0, importance_weighting=False, rep_units=100,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.1,
                  learning_rate=3e-4, weight_decay=1e-4, batch_size=128,
-                 epoch_size=50_000, max_epochs=500,
+                 epoch_size=10_000, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, **kwargs):
