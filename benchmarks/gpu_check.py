@@ -47,7 +47,7 @@ def devices_check():
             row[f"{device}_pehe"] = sqrt_pehe(tau[test], est.predict(X[test]))
         where = {p.device.type for p in est.net_.module_.parameters()}
         where |= {p.device.type for p in est.net_.critic_.parameters()}
-        row["ok"] = where == {"cuda"} and np.isfinite(row["cuda_pehe"])
+        row["ok"] = bool(where == {"cuda"} and np.isfinite(row["cuda_pehe"]))
         failed |= not row["ok"]
         rows.append(row)
     return rows, failed
@@ -67,7 +67,7 @@ def sync_check():
     syncs = sum("synchroniz" in str(w.message) for w in caught)
     steps = sum(h["train_batch_count"] for h in est.history_)
     return {"syncs": syncs, "steps": steps, "epochs": len(est.history_),
-            "ok": syncs < steps}
+            "ok": bool(syncs < steps)}
 
 
 def ihdp_run(reps, data_home):
