@@ -217,3 +217,21 @@ def test_prediction_path_equals_the_training_forward(boot, data):
     x = torch.as_tensor(boot._standardize(data.X), dtype=torch.float32)
     with torch.no_grad():
         torch.testing.assert_close(module.predict_outcomes(x), module(x)["outcomes"])
+
+
+def test_epoch_size_streams_large_data(data):
+    est = TARNetRegressor(**dict(TINY, batch_size=32), epoch_size=64).fit(data.X, data.t, data.y)
+    assert [h["train_batch_count"] for h in est.history_] == [2] * len(est.history_)
+    assert len(est.net_._valid_rows) == 48  # 20% of 240 rows: under the cap, all of them
+    capped = TARNetRegressor(**dict(TINY, batch_size=32), epoch_size=40).fit(
+        data.X, data.t, data.y)
+    assert len(capped.net_._valid_rows) == 40
+    full = TARNetRegressor(**dict(TINY, batch_size=32), epoch_size=None).fit(
+        data.X, data.t, data.y)
+    assert full.history_[0]["train_batch_count"] == 6  # 192 training rows, 6 batches of 32
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, "big", True])
+def test_epoch_size_must_be_a_positive_integer(bad, data):
+    with pytest.raises(ValueError, match="epoch_size must be a positive integer or None"):
+        TARNetRegressor(**TINY, epoch_size=bad).fit(data.X, data.t, data.y)
