@@ -134,8 +134,8 @@ MODEL_NOTES = (
 
 def model_notes(models):
     """:data:`MODEL_NOTES`, plus a line on each non-default variant among ``models``."""
-    extra = {"CausalMIM-ens5": " CausalMIM-ens5 is CausalMIM with `n_ensemble=5` (five networks "
-             "with different seeds, predictions averaged): the one non-default row."}
+    extra = {"CausalMIM-ens5": " CausalMIM-ens5 is CausalMIM with `n_ensemble=5` (one network "
+             "with five members, predictions averaged): the one non-default row."}
     return MODEL_NOTES + "".join(extra[m] for m in models if m in extra)
 
 

@@ -86,15 +86,9 @@ def recorded_params(model):
 
 
 def epochs_of(model):
-    """``len(history_)`` and, when the ensemble's members keep their own histories, theirs."""
-    epochs = len(model.history_)
-    members = None
-    nets = getattr(model, "nets_", None)
-    if nets is not None and len(nets) > 1:
-        histories = [getattr(net, "history", None) for net in nets]
-        if all(h is not None for h in histories) and len({id(h) for h in histories}) > 1:
-            members = [len(h) for h in histories]
-    return epochs, members
+    """``len(history_)`` (epochs until the last member stopped) and each member's best epoch."""
+    best = getattr(model, "best_epochs_", None)
+    return len(model.history_), None if best is None else [int(b) for b in best]
 
 
 def peak_rss_gb():
@@ -159,12 +153,12 @@ def run_ihdp_one(task):
         seconds = time.perf_counter() - start
         epochs, members = epochs_of(model)
         tau_hat = np.asarray(model.predict(rep.test.x), dtype=np.float64)
-        return {"seconds": seconds, "epochs": epochs, "member_epochs": members,
+        return {"seconds": seconds, "epochs": epochs, "member_best_epochs": members,
                 "pehe_out": sqrt_pehe(rep.test.mu1 - rep.test.mu0, tau_hat),
                 "params": recorded_params(model)}
 
     value, error = C.guarded(work)
-    row.update(value or {"seconds": None, "epochs": None, "member_epochs": None,
+    row.update(value or {"seconds": None, "epochs": None, "member_best_epochs": None,
                          "pehe_out": None, "params": None})
     row["error"] = error
     return row
@@ -367,7 +361,7 @@ def run_growth_one(task):
     tau_hat = np.asarray(tau_hat, dtype=np.float64)
     tau_hat_test = np.asarray(model.predict(X_test), dtype=np.float64)
     return {
-        "seconds": seconds, "epochs": epochs, "member_epochs": members,
+        "seconds": seconds, "epochs": epochs, "member_best_epochs": members,
         "seconds_per_epoch": seconds / epochs if epochs else None,
         "peak_rss_gb": peak_rss_gb(), "rss_before_fit_gb": rss_before,
         "predict_seconds": predict_seconds, "rows_per_s": n / min(predict_seconds),
