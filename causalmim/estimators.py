@@ -69,9 +69,9 @@ _COMMON_DOC = """
     epoch_size : int or None
         Rows per epoch. With more training rows than this, an epoch is the next
         ``epoch_size`` rows of an endless shuffled stream, and the validation loss is computed
-        on ``epoch_size`` validation rows drawn once: early stopping then checks at a fixed
-        budget of steps however large the data (``patience`` counts these epochs). None: every
-        epoch is a full pass.
+        on at most ``10 * epoch_size`` validation rows drawn once: early stopping then checks
+        at a fixed budget of steps however large the data (``patience`` counts these epochs).
+        None: every epoch is a full pass.
     max_epochs : int
         Upper bound on the passes over the data; early stopping usually ends sooner.
     validation_fraction : float

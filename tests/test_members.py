@@ -223,9 +223,9 @@ def test_epoch_size_streams_large_data(data):
     est = TARNetRegressor(**dict(TINY, batch_size=32), epoch_size=64).fit(data.X, data.t, data.y)
     assert [h["train_batch_count"] for h in est.history_] == [2] * len(est.history_)
     assert len(est.net_._valid_rows) == 48  # 20% of 240 rows: under the cap, all of them
-    capped = TARNetRegressor(**dict(TINY, batch_size=32), epoch_size=40).fit(
+    capped = TARNetRegressor(**dict(TINY, batch_size=32), epoch_size=4).fit(
         data.X, data.t, data.y)
-    assert len(capped.net_._valid_rows) == 40
+    assert len(capped.net_._valid_rows) == 40  # 10 x epoch_size
     full = TARNetRegressor(**dict(TINY, batch_size=32), epoch_size=None).fit(
         data.X, data.t, data.y)
     assert full.history_[0]["train_batch_count"] == 6  # 192 training rows, 6 batches of 32
