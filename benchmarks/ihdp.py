@@ -1,6 +1,6 @@
 """IHDP-100 benchmark: within- and out-of-sample sqrt(PEHE) and eps_ATE over the replications.
 
-Protocol (Shalit et al. 2017; /work/shared/REFERENCES.md section 5): each model is fitted on
+Protocol (Shalit et al. 2017): each model is fitted on
 the 672 training units of a replication (the causalmim estimators carve their early-stopping
 split out of them) and scored on the same units (within-sample) and on the 75 test units
 (out-of-sample) against the noiseless effect ``mu1 - mu0``. Outcomes are not rescaled.
@@ -9,7 +9,7 @@ Usage::
 
     python benchmarks/ihdp.py                      # every available replication, every model
     python benchmarks/ihdp.py --quick              # `make bench`: 3 replications, 6 models
-    python benchmarks/ihdp.py --reps 10 --models TARNet CausalMIM --jobs 2 --out /tmp/ihdp
+    python benchmarks/ihdp.py --reps 10 --models TARNet CausalMIM --jobs 2 --out my_results
 
 Writes ``ihdp.md``, ``ihdp.json`` and ``ihdp_pehe.png`` (``ihdp_quick.*`` with ``--quick``)
 into ``--out`` (default ``benchmarks/results``).

@@ -1,6 +1,6 @@
 """Jobs benchmark: policy risk R_pol and eps_ATT on the randomized units, over 80/20 splits.
 
-Protocol (Shalit et al. 2017; /work/shared/REFERENCES.md section 5): LaLonde's NSW experiment
+Protocol (Shalit et al. 2017): LaLonde's NSW experiment
 (722 randomized units, ``e = 1``) plus 2490 PSID controls (``e = 0``), outcome employment in 1978.
 Each model is fitted on the training part of a split (all its units, randomized or not; the
 causalmim estimators carve their early-stopping split out of it) and scored on the randomized
@@ -9,7 +9,7 @@ units only, within-sample (training part) and out-of-sample (test part).
 Usage::
 
     python benchmarks/jobs.py                       # 10 splits, every model
-    python benchmarks/jobs.py --splits 3 --models TARNet CausalMIM --jobs 2 --out /tmp/jobs
+    python benchmarks/jobs.py --splits 3 --models TARNet CausalMIM --jobs 2 --out my_results
 
 Writes ``jobs.md``, ``jobs.json`` and ``jobs_policy_risk.png`` into ``--out``.
 """
