@@ -234,6 +234,12 @@ class CausalNet(NeuralNet):
         self._valid_rows = torch.as_tensor(valid_rows, device=dev)
         return data, None
 
+    def release_fit_data(self):
+        """Drop the per-row training state (data, host copies, row index) after ``fit``, so
+        that a fitted net does not carry its training set."""
+        for name in ("data_", "_t_host", "_train_rows"):
+            self.__dict__.pop(name, None)
+
     def get_iterator(self, dataset, training=False):
         if not training:
             return None

@@ -356,7 +356,7 @@ class _BaseCausalEstimator(BaseEstimator):
         self.history_ = net.history
         self.best_epochs_ = getattr(net, "best_epochs_",
                                     np.full(self.n_ensemble, len(net.history)))
-        del net.data_  # the training data do not stay in the fitted estimator
+        net.release_fit_data()
         return self
 
     # ------------------------------------------------------------ predict
@@ -436,10 +436,8 @@ class _BaseCausalEstimator(BaseEstimator):
         return self._member_effect(self._standardize(X), T0, T1).mean(axis=0)
 
     # ------------------------------------------------------------ intervals
-    def _interval(self, members, alpha):
-        """Normal interval over bootstrap members: mean -/+ t_{M-1, 1-alpha/2} * sd."""
-        from scipy import stats
-
+    def _check_interval(self, alpha):
+        """Validate an interval request before any forward pass."""
         if not (isinstance(alpha, (float, int, np.floating)) and 0.0 < alpha < 1.0):
             raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}.")
         check_is_fitted(self, "net_")
@@ -447,6 +445,12 @@ class _BaseCausalEstimator(BaseEstimator):
             raise ValueError(
                 f"Intervals need bootstrap members; this {type(self).__name__} was fitted with "
                 "bootstrap=False. Refit with bootstrap=True (and n_ensemble=20, say).")
+
+    @staticmethod
+    def _interval(members, alpha):
+        """Normal interval over bootstrap members: mean -/+ t_{M-1, 1-alpha/2} * sd."""
+        from scipy import stats
+
         m = members.shape[0]
         center = members.mean(axis=0)
         half = stats.t.ppf(1.0 - alpha / 2.0, df=m - 1) * members.std(axis=0, ddof=1)
@@ -466,6 +470,7 @@ class _BaseCausalEstimator(BaseEstimator):
         -------
         lower, upper : ndarray of shape (n,), or Series when ``X`` is a DataFrame
         """
+        self._check_interval(alpha)
         members = self._member_effect(self._standardize(X), T0, T1)
         lower, upper = self._interval(members, alpha)
         return self._wrap(X, lower), self._wrap(X, upper)
@@ -474,6 +479,7 @@ class _BaseCausalEstimator(BaseEstimator):
         """Interval of :meth:`const_marginal_effect` (every treated arm against control):
         ``(lower, upper)`` of shape (n,) for two arms, (n, K-1) for more. See
         :meth:`effect_interval` for the method."""
+        self._check_interval(alpha)
         members = self._effects(self._member_outcomes(self._standardize(X)))
         return self._interval(members, alpha)
 
@@ -482,8 +488,8 @@ class _BaseCausalEstimator(BaseEstimator):
         :meth:`effect_interval`); ``X=None`` means the training data. Returns
         ``(lower, upper)``, floats for two arms (arrays of K-1 against control with more arms
         and ``X=None``)."""
+        self._check_interval(alpha)
         if X is None:
-            check_is_fitted(self, "net_")
             if T0 is not None or T1 is not None:
                 raise ValueError("Pass X to compute the ATE between non-default arms.")
             lower, upper = self._interval(self._train_ate_members_, alpha)
