@@ -10,6 +10,7 @@ from .estimators import (
     TARNetRegressor,
     load,
 )
+from .exceptions import TrainingDivergedError, UnstableTrainingWarning
 
 __all__ = [
     "CausalMIMRegressor",
@@ -17,5 +18,7 @@ __all__ = [
     "DRCFRRegressor",
     "DragonNetRegressor",
     "TARNetRegressor",
+    "TrainingDivergedError",
+    "UnstableTrainingWarning",
     "load",
 ]

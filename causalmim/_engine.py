@@ -24,6 +24,11 @@ gradient is the one it would have alone):
   optimizer in alternation (``train_step``);
 * DragonNet's targeted regularization (``targeted_weight``).
 
+Divergence: a non-finite training loss (or a member's non-finite validation loss) stops
+training with a ``TrainingDivergedError`` that names the epoch and the learning rate; a loss
+more than ``EXPLOSION_FACTOR`` times the first epoch's (capped at 1) warns
+(``UnstableTrainingWarning``).
+
 Early stopping is per member (:class:`MemberEarlyStopping`): after each epoch, every member's
 factual loss on its own validation rows; each member keeps the weights of its own best epoch,
 and training ends when every member has run out of patience.
@@ -34,6 +39,8 @@ its own optimizer ``critic_optimizer_``) so that they move to the device and per
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -42,6 +49,10 @@ from skorch.callbacks import Callback, EpochTimer, PrintLog
 from skorch.utils import TeeGenerator
 from torch import nn
 
+from .exceptions import TrainingDivergedError, UnstableTrainingWarning
+
+# A training loss this many times the first epoch's is an explosion worth a warning.
+EXPLOSION_FACTOR = 1e3
 # DR-CFR importance weights: the learned propensity is clipped to this range before inverting.
 _PROPENSITY_CLIP = (0.1, 0.9)
 # Rows per forward pass when a whole data set is evaluated (validation, prediction): small
@@ -140,6 +151,10 @@ class MemberEarlyStopping(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         losses = net.member_validation_loss().cpu().numpy()
+        if not np.all(np.isfinite(losses)):
+            bad = np.flatnonzero(~np.isfinite(losses)).tolist()
+            net._check_divergence(float(losses[bad[0]]),
+                                  what=f"validation loss of member(s) {bad}")
         net.history.record("valid_losses", losses.tolist())
         net.history.record("valid_loss", float(losses.mean()))
         improved = losses < self.best_ * (1.0 - self.threshold)
@@ -259,10 +274,37 @@ class CausalNet(NeuralNet):
             count += 1
             self.notify("on_batch_end", batch=batch, training=training, **step)
         m = self.module_.n_members
-        self.history.record(prefix + "_loss", float(total) / (count * m))
+        loss = float(total) / (count * m)
+        if training:
+            self._check_divergence(loss)
+        self.history.record(prefix + "_loss", loss)
         self.history.record(prefix + "_batch_count", count)
         for key, value in self._penalty_sums.items():
             self.history.record(key, float(value) / (count * m))
+
+    # ------------------------------------------------------------------ divergence
+    def _check_divergence(self, loss, what="training loss"):
+        """A non-finite loss stops training with an error; a loss more than
+        ``EXPLOSION_FACTOR`` times the first epoch's (capped at 1, the loss of the mean on the
+        standardized outcome) warns once per fit."""
+        epoch = len(self.history)
+        if not np.isfinite(loss):
+            raise TrainingDivergedError(
+                f"Training diverged: the {what} is {loss} in epoch {epoch}. The learning rate "
+                f"(learning_rate={self.lr}) is the most likely cause; try one 10 times smaller. "
+                "X and y are standardized inside the estimator, so columns with extreme "
+                "outliers are the next suspect.")
+        if epoch <= 1 or not hasattr(self, "_loss_scale"):
+            # The outcome is standardized: predicting its mean costs about 1 (0.69 in log-loss),
+            # so the first epoch's loss, capped at 1, is the scale of a sane loss.
+            self._loss_scale, self._warned = min(abs(loss), 1.0), False
+        if abs(loss) > EXPLOSION_FACTOR * max(self._loss_scale, 1e-8) and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"The {what} is {loss:.3g} in epoch {epoch}, more than {EXPLOSION_FACTOR:g} "
+                f"times its sane scale ({self._loss_scale:.3g}): training is unstable and the "
+                f"model is likely garbage. Try a smaller learning_rate (now {self.lr}).",
+                UnstableTrainingWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ training
     def train_step(self, batch, **fit_params):

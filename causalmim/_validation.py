@@ -9,11 +9,24 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "check_arms",
+    "check_device",
     "check_features",
     "check_treatment_outcome",
     "check_sample_weight",
+    "check_validation_split",
     "split_two_column_target",
 ]
+
+# A float treatment with more distinct non-integer values than this is taken for a dose.
+_MAX_FLOAT_ARMS = 10
+
+
+def _preview(values, limit=5):
+    """``[a, b, c, ...] (N in all)`` for messages about many values."""
+    values = list(values)
+    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}] ({len(values)} in all)"
 
 
 def _is_frame(X):
@@ -40,6 +53,10 @@ def check_features(X, *, n_features=None, feature_names=None, name="X"):
         The column names when ``X`` is a DataFrame.
     """
     names = None
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a sparse matrix ({type(X).__name__}); causalmim needs dense input. "
+            f"Convert it with {name}.toarray() (or keep fewer columns first).")
     if _is_frame(X):
         names = np.asarray([str(c) for c in X.columns], dtype=object)
         bad = [str(c) for c, dt in X.dtypes.items() if not (
@@ -159,6 +176,13 @@ def check_treatment_outcome(t, y, n_samples, *, binary_outcome=False):
 
 def check_arms(t, control=None, *, min_units=2):
     """Return the sorted arm labels (control first) and the integer arm index of each row."""
+    if t.dtype.kind == "f":
+        fractional = np.unique(t[t != np.round(t)])
+        if len(fractional) > _MAX_FLOAT_ARMS:
+            raise ValueError(
+                f"t looks continuous: {_preview(fractional)} distinct non-integer values. "
+                "Continuous treatments (doses, prices) are not supported yet; pass discrete arm "
+                "labels, e.g. t > threshold for two arms or pandas.cut(t, bins) for a few.")
     classes = np.unique(t)
     if len(classes) < 2:
         raise ValueError(
@@ -177,9 +201,10 @@ def check_arms(t, control=None, *, min_units=2):
     small = [(classes[k].item() if hasattr(classes[k], "item") else classes[k], int(n))
              for k, n in enumerate(counts) if n < min_units]
     if small:
+        shown = f"{small[:5]}{' and more' if len(small) > 5 else ''}"
         raise ValueError(
-            f"Each arm needs at least {min_units} units; arms with too few: {small}. Merge or "
-            "drop the rare arms before fitting.")
+            f"Each arm needs at least {min_units} units; {len(small)} arm(s) have too few: "
+            f"{shown} (label, units). Merge or drop the rare arms before fitting.")
     return classes, index
 
 
@@ -194,3 +219,50 @@ def check_sample_weight(sample_weight, n_samples):
     if (w < 0).any() or w.sum() <= 0:
         raise ValueError("sample_weight must be non-negative and not all zero.")
     return w
+
+
+def check_validation_split(t_index, n_arms, validation_fraction):
+    """Check that a stratified ``validation_fraction`` split leaves every arm a row on both
+    sides (scikit-learn's own message speaks of ``test_size``, not of our parameter)."""
+    n = len(t_index)
+    if validation_fraction <= 0:
+        return
+    n_valid = int(np.ceil(validation_fraction * n))
+    if n_valid < n_arms or n - n_valid < n_arms:
+        raise ValueError(
+            f"validation_fraction={validation_fraction} of {n} rows gives {n_valid} validation "
+            f"and {n - n_valid} training rows, but each of the {n_arms} arms needs at least "
+            "one of each. Pass more rows, change validation_fraction, or set "
+            "validation_fraction=0 (no early stopping).")
+
+
+def check_device(device):
+    """Resolve ``device`` ("auto", "cpu", "cuda", "cuda:N", "mps" or a torch.device) to a
+    device string, or raise a ValueError that lists the devices this machine has."""
+    import torch
+
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    available = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        available.append("mps")
+    hint = (f"Devices available here: {available}. Use device='auto' to take the GPU when "
+            "there is one.")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a device name torch knows. {hint}") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch build has no CUDA support" if torch.version.cuda is None
+                   else "torch finds no CUDA GPU")
+            raise ValueError(f"device={device!r} needs a CUDA GPU, but {why}. {hint}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} does not exist on this machine. {hint}")
+    elif dev.type == "mps":
+        if "mps" not in available:
+            raise ValueError(f"device={device!r} is not available on this machine. {hint}")
+    elif dev.type != "cpu":
+        raise ValueError(f"device={device!r}: causalmim trains on 'cpu', 'cuda' or 'mps'. "
+                         f"{hint}")
+    return str(dev)

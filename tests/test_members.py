@@ -13,7 +13,7 @@ from causalmim.datasets import make_disentangled
 
 TINY = dict(rep_units=8, rep_layers=1, head_units=8, head_layers=1, max_epochs=6,
             batch_size=64, patience=2, random_state=0, device="cpu")
-MIM = dict(TINY, trunk_units=8, critic__hidden=8)
+MIM = dict(TINY, trunk_units=8, mi_penalty_params={"hidden": 8})
 
 
 def world(n, seed=0):
@@ -142,13 +142,14 @@ def test_intervals_need_bootstrap_members(data):
 def test_bootstrap_needs_two_members(data):
     with pytest.raises(ValueError, match="at least 2 members"):
         TARNetRegressor(**TINY, bootstrap=True).fit(data.X, data.t, data.y)
-    with pytest.raises(ValueError, match="bootstrap must be True or False"):
+    with pytest.raises(ValueError, match="'bootstrap' parameter of TARNetRegressor must be"):
         TARNetRegressor(**TINY, n_ensemble=2, bootstrap="yes").fit(data.X, data.t, data.y)
 
 
 def test_any_registry_penalty_runs_per_member(data):
     est = CausalMIMRegressor(**dict(TINY, trunk_units=8), mi_penalty="hsic", n_ensemble=2,
-                             balance_penalty="wasserstein", balance__n_iter=5)
+                             balance_penalty="wasserstein",
+                             balance_penalty_params={"n_iter": 5})
     est.fit(data.X, data.t, data.y)
     assert isinstance(est.net_.critic_["mi_gamma_delta"], LoopedPenalty)
     assert isinstance(est.net_.critic_["balance"], LoopedPenalty)
@@ -233,5 +234,5 @@ def test_epoch_size_streams_large_data(data):
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, "big", True])
 def test_epoch_size_must_be_a_positive_integer(bad, data):
-    with pytest.raises(ValueError, match="epoch_size must be a positive integer or None"):
+    with pytest.raises(ValueError, match="'epoch_size' parameter of TARNetRegressor must be"):
         TARNetRegressor(**TINY, epoch_size=bad).fit(data.X, data.t, data.y)

@@ -1,0 +1,63 @@
+"""Inspection of fitted models: which features feed which factor, and a plot of it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+FACTOR_LABELS = {"gamma": "instrumental", "delta": "confounding", "upsilon": "adjustment"}
+
+
+class DisentangledMixin:
+    """Factor importances for models with instrumental/confounding/adjustment factors."""
+
+    _factor_names = ("gamma", "delta", "upsilon")
+
+    def _factor_importances(self, Xs, max_rows=2000):
+        """Mean absolute input gradient of each factor's norm (summed over the members), per
+        feature; columns sum to 1."""
+        imp = self._factor_gradients(self.net_.module_, Xs[:max_rows])
+        index = (self.feature_names_in_ if hasattr(self, "feature_names_in_")
+                 else [f"x{i}" for i in range(Xs.shape[1])])
+        return pd.DataFrame(imp, index=pd.Index(index, name="feature"),
+                            columns=[FACTOR_LABELS[f] for f in self._factor_names])
+
+    def _factor_gradients(self, module, Xs):
+        device = next(module.parameters()).device
+        module.eval()
+        x = torch.as_tensor(Xs, dtype=torch.float32, device=device).requires_grad_()
+        factors = module(x)["factors"]
+        cols = []
+        for name in self._factor_names:
+            (grad,) = torch.autograd.grad(factors[name].pow(2).sum(), x, retain_graph=True)
+            cols.append(grad.abs().mean(0).cpu().numpy())
+        imp = np.stack(cols, axis=1).astype(np.float64)
+        return imp / np.clip(imp.sum(axis=0, keepdims=True), 1e-12, None)
+
+    def plot_factors(self, ax=None, top=None):
+        """Heatmap of ``factor_importances_`` (features x factors); returns the Axes.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        top : int, optional
+            Show only the ``top`` features by total importance.
+        """
+        from .metrics import _pyplot
+
+        check_is_fitted(self, "factor_importances_")
+        plt = _pyplot()
+        imp = self.factor_importances_
+        if top is not None:
+            imp = imp.loc[imp.sum(axis=1).sort_values(ascending=False).index[:top]]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 0.25 * len(imp) + 1.5))
+        im = ax.imshow(imp.to_numpy(), aspect="auto", cmap="viridis")
+        ax.set_xticks(range(imp.shape[1]), imp.columns, rotation=30, ha="right")
+        ax.set_yticks(range(len(imp)), imp.index)
+        ax.set_title("How strongly each feature feeds each factor")
+        ax.figure.colorbar(im, ax=ax, label="share of the factor's input gradient")
+        return ax
+
