@@ -1,8 +1,10 @@
 """Tests of causalmim.penalties: the registry, the interface, accuracy on Gaussian data, inputs."""
 
 import doctest
+import importlib
 import inspect
 import math
+import pkgutil
 
 import pytest
 import torch
@@ -201,9 +203,14 @@ def test_both_dim_b_and_n_classes_rejected():
 
 
 def test_docstring_examples():
-    result = doctest.testmod(pen_mod, optionflags=doctest.ELLIPSIS, verbose=False)
-    assert result.attempted >= 5
-    assert result.failed == 0
+    # The package and each of its modules (the classes live in the submodules).
+    modules = [pen_mod] + [
+        importlib.import_module(f"{pen_mod.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(pen_mod.__path__)
+    ]
+    results = [doctest.testmod(m, optionflags=doctest.ELLIPSIS, verbose=False) for m in modules]
+    assert sum(r.attempted for r in results) >= 5
+    assert sum(r.failed for r in results) == 0
 
 
 # --------------------------------------------------------------------------------------------
