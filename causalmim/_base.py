@@ -115,7 +115,8 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
     def _treatment_and_outcome(t, y):
         """``(t, y)``, ``(ty, None)`` or ``(None, ty)`` (``fit(X, y=ty)``) -> ``(t, y)``."""
         if t is None and y is None:
-            raise ValueError("fit needs the treatment and the outcome: call fit(X, t, y), or "
+            raise ValueError("This estimator requires y to be passed, but the target y is None: "
+                             "fit needs the treatment and the outcome. Call fit(X, t, y), or "
                              "fit(X, ty) with ty = np.column_stack([t, y]).")
         if t is None:
             return split_two_column_target(y)
@@ -125,7 +126,7 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
 
     def _validate_fit(self, X, t, y, sample_weight):
         t, y = self._treatment_and_outcome(t, y)
-        X, names = check_features(X)
+        X, names = check_features(X, min_samples=2)
         t, y = check_treatment_outcome(t, y, X.shape[0], binary_outcome=self.outcome == "binary")
         classes, t_index = check_arms(t, self.control)
         check_validation_split(t_index, len(classes), self.validation_fraction)
@@ -143,6 +144,7 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
     def _validate_X(self, X):
         check_is_fitted(self, "net_")
         X, _ = check_features(X, n_features=self.n_features_in_,
+                              estimator_name=type(self).__name__,
                               feature_names=getattr(self, "feature_names_in_", None))
         return X
 
@@ -351,6 +353,7 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
     def _arm_index(self, label, name):
         matches = np.flatnonzero(self.classes_ == label)
         if len(matches) == 0:
+            label = label.item() if isinstance(label, np.generic) else label
             raise ValueError(f"{name}={label!r} is not an arm seen in fit; arms are "
                              f"{self.classes_.tolist()}.")
         return int(matches[0])

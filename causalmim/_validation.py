@@ -5,8 +5,11 @@ Public methods validate here and then call private hooks; nothing is silently dr
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import DataConversionWarning
 
 __all__ = [
     "check_arms",
@@ -33,7 +36,8 @@ def _is_frame(X):
     return isinstance(X, pd.DataFrame)
 
 
-def check_features(X, *, n_features=None, feature_names=None, name="X"):
+def check_features(X, *, n_features=None, feature_names=None, name="X", min_samples=1,
+                   estimator_name="the estimator"):
     """Validate a covariate matrix and return it as a 2-D float64 array.
 
     Parameters
@@ -45,6 +49,10 @@ def check_features(X, *, n_features=None, feature_names=None, name="X"):
         The column names seen in ``fit`` (DataFrames only); a different order raises.
     name : str
         The argument's name for error messages.
+    min_samples : int
+        Fewer rows raise (``fit`` needs 2: units in two arms).
+    estimator_name : str
+        The estimator's name for error messages.
 
     Returns
     -------
@@ -68,34 +76,48 @@ def check_features(X, *, n_features=None, feature_names=None, name="X"):
         arr = X.to_numpy(dtype=np.float64)
     else:
         arr = np.asarray(X)
+        _check_not_complex(arr, name)
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
                                        or arr.dtype == bool):
             try:
                 arr = arr.astype(np.float64)
             except (TypeError, ValueError) as exc:
-                raise ValueError(
-                    f"{name} must be numeric; got dtype {arr.dtype}. Encode categorical "
+                raise type(exc)(
+                    f"{name} must be numeric; got dtype {arr.dtype} ({exc}). Encode categorical "
                     "columns first (pandas.get_dummies or OneHotEncoder).") from exc
         arr = arr.astype(np.float64, copy=False)
     if arr.ndim == 1:
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features); got a 1-D array of length "
-            f"{arr.shape[0]}. Use X.reshape(-1, 1) for a single feature.")
+            f"{arr.shape[0]}. Reshape your data with {name}.reshape(-1, 1) for a single feature "
+            f"or {name}.reshape(1, -1) for a single sample.")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}).")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: 0 feature(s) (shape={arr.shape}) while a minimum "
+                         "of 1 is required.")
+    if arr.shape[0] < min_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} sample(s) (shape={arr.shape}) while a minimum of "
+            f"{min_samples} is required"
+            + (": effect estimation needs units in two arms." if min_samples > 1 else "."))
     _check_finite(arr, name)
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(
-            f"{name} has {arr.shape[1]} features, but the estimator was fitted with "
-            f"{n_features}. Pass the same columns as in fit.")
+            f"{name} has {arr.shape[1]} features, but {estimator_name} is expecting "
+            f"{n_features} features as input (the columns seen in fit).")
     if feature_names is not None and names is not None and not np.array_equal(
             names, feature_names):
         raise ValueError(
             f"The feature names of {name} differ from those seen in fit: expected "
             f"{list(feature_names)}, got {list(names)}. Pass the same columns in the same order.")
     return arr, names
+
+
+def _check_not_complex(arr, name):
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}. Pass real "
+                         "numbers (e.g. the real part, or the modulus and the angle as columns).")
 
 
 def _check_finite(arr, name):
@@ -118,6 +140,9 @@ def _as_1d(v, name):
         v = v.iloc[:, 0].to_numpy()
     arr = np.asarray(v)
     if arr.ndim == 2 and arr.shape[1] == 1:
+        warnings.warn(f"A column-vector {name} was passed when a 1d array was expected; it is "
+                      "used as its single column. Pass a 1-D array, e.g. with ravel().",
+                      DataConversionWarning, stacklevel=4)
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_samples,); got shape {arr.shape}.")
@@ -160,6 +185,7 @@ def check_treatment_outcome(t, y, n_samples, *, binary_outcome=False):
     if y is None:
         return t, None
     y = _as_1d(y, "y")
+    _check_not_complex(y, "y")
     if len(y) != n_samples:
         raise ValueError(f"X has {n_samples} rows but y has {len(y)}; they must match.")
     try:
