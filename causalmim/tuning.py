@@ -39,8 +39,6 @@ import logging
 import math
 import os
 import socket
-import time
-import warnings
 import zlib
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -58,9 +56,11 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import _safe_indexing, check_random_state
 
+from ._tuning_support import SAMPLERS, _check_data, _make_sampler, _open_storage
 from .model_selection import CRITERIA, get_criterion
 
 __all__ = [
+    "SAMPLERS",
     "DEFAULT_CRITERION",
     "SEARCH_SPACES",
     "TuningResult",
@@ -114,11 +114,6 @@ _SPACE_FORMS = (
     '("int", low, high[, {"log": True} or {"step": s}]), ("categorical", [choices]) '
     "or an optuna.distributions object"
 )
-# RDB storages: a heartbeat marks the trials of a killed worker as failed after the grace period.
-_HEARTBEAT_INTERVAL = 60
-_GRACE_PERIOD = 180
-
-
 def _to_distribution(name, spec):
     if isinstance(spec, BaseDistribution):
         return spec
@@ -224,53 +219,6 @@ def _suggest(trial, name, dist):
 
 
 # ----------------------------------------------------------------------------- storage
-def _describe_url(url):
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only for the message
-        return "<unparsable URL>"
-
-
-def _open_storage(storage):
-    """An Optuna storage for ``storage`` (None: in memory), or a ValueError saying why not."""
-    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
-        return storage
-    if not isinstance(storage, str) or not storage:
-        raise ValueError(
-            "storage must be None (in memory), a database URL such as 'sqlite:///study.db' or "
-            f"'postgresql://user:password@host/db', or an optuna storage; got {storage!r}"
-        )
-    engine_kwargs = {}
-    if storage.startswith("sqlite"):
-        # wait for the lock instead of failing when several workers write at once
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    last = None
-    for attempt in range(3):  # workers that start together may race to create the tables
-        try:
-            with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
-                    storage,
-                    engine_kwargs=engine_kwargs,
-                    heartbeat_interval=_HEARTBEAT_INTERVAL,
-                    grace_period=_GRACE_PERIOD,
-                )
-        except ImportError as exc:
-            raise ValueError(
-                f"cannot open the Optuna storage {_describe_url(storage)!r}: a database driver "
-                f"is missing ({exc})"
-            ) from exc
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds; re-raised below
-            last = exc
-            time.sleep(0.1 * (attempt + 1))
-    raise ValueError(
-        f"cannot open the Optuna storage {_describe_url(storage)!r} (is the URL right, the "
-        f"folder or server reachable, the database created?): {type(last).__name__}: {last}"
-    ) from last
-
-
 # ----------------------------------------------------------------------------- tuning
 class TuningResult(NamedTuple):
     """What :func:`tune` returns; unpacks as ``best_estimator, study = tune(...)``.
@@ -308,32 +256,6 @@ def _seed(random_state):
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return None if random_state is None else int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _check_data(X, t, y):
-    if y is None:
-        if hasattr(t, "iloc"):
-            t, y = t.iloc[:, 0].to_numpy(), t.iloc[:, 1].to_numpy()
-        else:
-            ty = np.asarray(t)
-            if ty.ndim != 2 or ty.shape[1] != 2:
-                raise ValueError(
-                    f"with y=None, t must be the two-column target [t, y]; got shape {ty.shape}"
-                )
-            t, y = ty[:, 0], ty[:, 1]
-    t = np.asarray(t)
-    y = np.asarray(y, dtype=float)
-    n = len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
-    if t.ndim != 1 or y.ndim != 1 or len(t) != n or len(y) != n:
-        raise ValueError(
-            f"X, t and y must have the same number of rows; got {n}, {len(t)} and {len(y)}"
-        )
-    if t.dtype.kind in "biuf":
-        ty = np.column_stack([t, y])
-    else:  # arm labels of any type: an object array keeps them
-        ty = np.empty((n, 2), dtype=object)
-        ty[:, 0], ty[:, 1] = t, y
-    return t, y, ty
 
 
 def _criterion_name(scorer):
@@ -408,7 +330,10 @@ def tune(
     storage : None, str or optuna.storages.BaseStorage, default=None
         None: in memory. A database URL saves the study as it runs and makes it resumable and
         shareable between workers: ``"sqlite:///study.db"`` (a file, one machine) or
-        ``"postgresql://user:password@host/db"`` (a server, several machines).
+        ``"postgresql://user:password@host/db"`` (a server, several machines). Workers send a
+        heartbeat: the running trial of a worker that was killed is marked FAILED once it has
+        been silent for 3 minutes (seen by the next trial any worker starts) and is run again
+        once with the same parameters.
     study_name : str, default=None
         With a storage, the study to create or continue; default
         ``"causalmim-<EstimatorClass>-<criterion>"``.
@@ -423,9 +348,10 @@ def tune(
         That loss includes the propensity cross-entropy of models with a propensity head, so it
         is a guide to prune clearly poor fits, not the selection criterion. False: no pruning.
         Estimators without a ``callbacks`` parameter are not pruned.
-    sampler : optuna.samplers.BaseSampler, default=None
-        Default ``TPESampler`` seeded from ``random_state`` (offset by the number of trials the
-        study already holds, so that a resumed run does not repeat earlier candidates).
+    sampler : {"tpe", "random", "cmaes", "qmc"}, optuna.samplers.BaseSampler or None
+        A name builds that Optuna sampler seeded from ``random_state`` (offset by the number of
+        trials the study already holds, so that a resumed run does not repeat earlier
+        candidates); None is ``"tpe"``; an instance is used as it is.
     random_state : int, RandomState or None, default=None
         Seeds the folds, the sampler and the criterion's nuisance models. It does not change
         the estimator's own ``random_state``.
@@ -462,6 +388,7 @@ def tune(
     seed = _seed(random_state)
     get_criterion(criterion)  # an unknown name: the ValueError lists the valid ones
     t_arr, y_arr, ty = _check_data(X, t, y)
+    _make_sampler(sampler, 0)  # an unknown name fails here, before any trial
     arms, counts = np.unique(t_arr, return_counts=True)
     if len(arms) < 2:
         raise ValueError(f"the data hold a single treatment arm ({arms.tolist()})")
@@ -551,14 +478,10 @@ def tune(
                     raise
 
     finished = len(study.get_trials(deepcopy=False, states=_FINISHED))
-    if sampler is None:
-        sampler_seed = seed
-        if seed is not None and len(study.trials):
-            sampler_seed = int(
-                np.random.SeedSequence([seed, len(study.trials)]).generate_state(1)[0]
-            )
-        sampler = optuna.samplers.TPESampler(seed=sampler_seed)
-    study.sampler = sampler
+    sampler_seed = seed
+    if seed is not None and len(study.trials):
+        sampler_seed = int(np.random.SeedSequence([seed, len(study.trials)]).generate_state(1)[0])
+    study.sampler = _make_sampler(sampler, sampler_seed)
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial):

@@ -232,6 +232,44 @@ def test_bad_input_fails_before_any_trial(data, kwargs, match):
     assert "secret" not in str(info.value)
 
 
+@pytest.mark.parametrize("bad, match", [
+    ("X_nan", "X contains 1 non-finite"), ("y_nan", "y contains 1 non-finite"),
+    ("X_text", "must be numeric"), ("t_one_row_short", "same number of rows")])
+def test_bad_data_fails_before_any_trial(data, bad, match):
+    X, t, y = (np.array(a, dtype=float) for a in data)
+    if bad == "X_nan":
+        X[5, 1] = np.nan
+    elif bad == "y_nan":
+        y[7] = np.nan
+    elif bad == "X_text":
+        X = np.full(X.shape, "a")
+    else:
+        t = t[:-1]
+    RidgeTLearner.fits = 0
+    with pytest.raises(ValueError, match=match):
+        tune(RidgeTLearner(), X, t, y, **quick())
+    assert RidgeTLearner.fits == 0
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "qmc"])
+def test_samplers_by_name(data, name):
+    X, t, y = data
+    _, study = tune(RidgeTLearner(), X, t, y, **quick(sampler=name, n_trials=3, refit=False))
+    expected = tuning_module.SAMPLERS[name]
+    assert type(study.sampler) is expected
+    assert len(study.trials) == 3
+
+
+def test_unknown_sampler_fails_before_any_trial(data):
+    X, t, y = data
+    RidgeTLearner.fits = 0
+    with pytest.raises(ValueError, match="unknown sampler 'tpee'"):
+        tune(RidgeTLearner(), X, t, y, **quick(sampler="tpee"))
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        tune(RidgeTLearner(), X, t, y, **quick(sampler=3))
+    assert RidgeTLearner.fits == 0
+
+
 def test_mismatched_data_and_single_arm(data):
     X, t, y = data
     with pytest.raises(ValueError, match="same number of rows"):
@@ -282,7 +320,10 @@ WORKER = textwrap.dedent(
     from causalmim.tuning import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import causalmim._tuning_support as support
     url, n_trials, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    if len(sys.argv) > 4:  # short heartbeat and grace period (seconds) for the kill test
+        support._HEARTBEAT_INTERVAL, support._GRACE_PERIOD = int(sys.argv[4]), int(sys.argv[5])
     X, t, y = make_data()
     tune(RidgeTLearner(delay=delay), X, t, y, criterion="factual", search_space=ALPHA,
          n_trials=n_trials, cv=2, storage=url, study_name="shared", show_progress=False,
@@ -291,12 +332,12 @@ WORKER = textwrap.dedent(
 )
 
 
-def _worker(tmp_path, url, n_trials, delay):
+def _worker(tmp_path, url, n_trials, delay, heartbeat=()):
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(tests=str(ROOT / "tests")))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, str(script), url, str(n_trials), str(delay)],
+        [sys.executable, str(script), url, str(n_trials), str(delay), *map(str, heartbeat)],
         cwd=str(tmp_path),
         env=env,
         stdout=subprocess.PIPE,
@@ -342,6 +383,39 @@ def test_killed_run_resumes_on_sqlite(tmp_path):
     assert len(complete) == 8
     after = {tr.number: (tr.params, tr.value) for tr in trials}
     assert all(after[k] == v for k, v in before.items())  # every earlier finished trial kept
+
+
+def test_killed_workers_trial_is_failed_by_the_heartbeat_and_retried(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    # each fit sleeps 2 s: the worker is killed in the middle of a trial
+    proc = _worker(tmp_path, url, n_trials=3, delay=2.0, heartbeat=(1, 2))
+    deadline = time.monotonic() + 60
+    running = []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and not running:
+            time.sleep(0.2)
+            if (tmp_path / "study.db").exists():
+                try:
+                    running = [tr for tr in _trials(url) if tr.state == TrialState.RUNNING]
+                except Exception:  # noqa: BLE001 - the study may not exist yet
+                    continue
+        time.sleep(1.5)  # at least one heartbeat written
+    finally:
+        proc.kill()
+        out = proc.communicate()[0].decode()
+    assert running, out
+    killed = running[0].number
+    time.sleep(3)  # past the grace period
+    again = _worker(tmp_path, url, n_trials=3, delay=0.0, heartbeat=(1, 2))
+    out = again.communicate(timeout=120)[0].decode()
+    assert again.returncode == 0, out
+    trials = {tr.number: tr for tr in _trials(url)}
+    assert trials[killed].state == TrialState.FAIL
+    retried = [tr for tr in trials.values()
+               if tr.system_attrs.get("failed_trial") == killed]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == trials[killed].params
+    assert not [tr for tr in trials.values() if tr.state == TrialState.RUNNING]
 
 
 def test_two_workers_share_one_study(tmp_path):
