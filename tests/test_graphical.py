@@ -345,3 +345,21 @@ def test_mime_without_convergence_warns():
     with pytest.warns(ConvergenceWarning, match="MIMEInference did not converge in 2"):
         mime = MIMEInference(max_outer_iter=2).fit(mrf)
     assert not mime.converged_ and mime.n_iter_ == 2
+
+
+@pytest.mark.parametrize("decomposition", ["cccp", "tight"])
+def test_binary_fast_path_matches_the_general_one(decomposition):
+    """All-binary models run in log-odds; an extra isolated 3-state node forces the padded
+    general path, which must give the same iterates on the binary nodes."""
+    mrf = make_ising_grid(3, 1.5, couplings="pm", random_state=3)
+    twin = PairwiseMRF([*mrf.n_states, 3], mrf.edges, [*mrf.unary, np.zeros(3)], mrf.pairwise)
+    fast = MIMEInference(decomposition=decomposition).fit(mrf)
+    slow = MIMEInference(decomposition=decomposition).fit(twin)
+    assert fast.n_iter_ == slow.n_iter_
+    np.testing.assert_array_equal(fast.n_inner_iter_, slow.n_inner_iter_)
+    np.testing.assert_allclose(fast.marginals_, slow.marginals_[:-1, :2], atol=1e-12)
+    np.testing.assert_allclose(fast.pairwise_beliefs_, slow.pairwise_beliefs_[:, :2, :2],
+                               atol=1e-12)
+    # The isolated uniform 3-state node adds its entropy: F drops by log 3.
+    np.testing.assert_allclose(fast.free_energy_history_ - np.log(3), slow.free_energy_history_,
+                               atol=1e-9)

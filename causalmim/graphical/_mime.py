@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 from scipy import sparse
+from scipy.special import expit
 
 from ._energy import _bethe_terms
 from ._mrf import check_mrf
@@ -196,11 +197,22 @@ class MIMEInference:
         history, inner_counts = [], []
         converged = False
         b_old = np.exp(logb)
+        binary = lay.K == 2 and not lay.padded
+        if binary:  # log-odds form: half the memory traffic, same iterates
+            bplan = _binary_plan(lay, plan)
+            lam_odds = np.zeros(lay.H)
         for _ in range(int(self.max_outer_iter)):
             phi = np.where(mask, lay.node_pot + a_i[:, None] * np.where(mask, logb, 0.0),
                            -np.inf)
-            logb, n_inner = _inner_loop(lay, plan, lam, phi, denom, logb,
-                                        float(self.inner_tol), int(self.max_inner_iter))
+            if binary:
+                odds, n_inner = _inner_loop_binary(
+                    bplan, lam_odds, phi[:, 1] - phi[:, 0], denom[:, 0],
+                    logb[:, 1] - logb[:, 0], float(self.inner_tol), int(self.max_inner_iter))
+                logb = -np.logaddexp(0.0, np.stack([odds, -odds], axis=1))
+                lam[:, 1] = lam_odds
+            else:
+                logb, n_inner = _inner_loop(lay, plan, lam, phi, denom, logb,
+                                            float(self.inner_tol), int(self.max_inner_iter))
             inner_counts.append(n_inner)
             b_new = np.exp(logb)
             edge = (pairwise_beliefs(lay.edge_pot, lam[0::2], lam[1::2]) if lay.E
@@ -238,6 +250,41 @@ def _color_plan(lay):
                                 shape=(len(nodes), len(halves)))
         plan.append((nodes, halves, halves ^ 1, local_owner, inc, lay.half_mask[halves]))
     return plan
+
+
+def _binary_plan(lay, plan):
+    """The colour plan with the four entries of each half's table as separate arrays."""
+    out = []
+    for nodes, halves, partners, local_owner, _, _ in plan:
+        pot = lay.half_pot[halves]
+        out.append((nodes, halves, partners, local_owner, len(nodes),
+                    pot[:, 0, 0].copy(), pot[:, 0, 1].copy(), pot[:, 1, 0].copy(),
+                    pot[:, 1, 1].copy()))
+    return out
+
+
+def _inner_loop_binary(bplan, lam, phi, denom, odds, tol, max_iter):
+    """:func:`_inner_loop` for binary models, in log-odds: ``lam`` (H,) holds
+    ``lambda(1) - lambda(0)`` (updated in place), ``phi`` and ``odds`` (N,) hold
+    ``phi_i(1) - phi_i(0)`` and ``log b_i(1) - log b_i(0)``; returns (odds, sweeps)."""
+    odds = odds.copy()
+    sweeps = 0
+    for sweeps in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        gap = 0.0
+        for nodes, halves, partners, local_owner, n_c, t00, t01, t10, t11 in bplan:
+            if len(halves) == 0:
+                odds[nodes] = phi[nodes] / denom[nodes]
+                continue
+            other = lam[partners]
+            mu = np.logaddexp(t10, t11 + other) - np.logaddexp(t00, t01 + other)
+            gap = max(gap, float(np.abs(expit(lam[halves] + mu)
+                                        - expit(odds[nodes][local_owner])).max()))
+            new = (phi[nodes] + np.bincount(local_owner, weights=mu, minlength=n_c)) / denom[nodes]
+            odds[nodes] = new
+            lam[halves] = new[local_owner] - mu
+        if gap < tol:
+            break
+    return odds, sweeps
 
 
 def _inner_loop(lay, plan, lam, phi, denom, logb, tol, max_iter):
