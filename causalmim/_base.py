@@ -35,6 +35,7 @@ from ._validation import (
     check_sample_weight,
     check_treatment_outcome,
     check_validation_split,
+    index_arms,
     split_two_column_target,
 )
 from .exceptions import TrainingDivergedError
@@ -350,14 +351,6 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
         """EconML's name for :meth:`predict` (effect of each treated arm against control)."""
         return np.asarray(self.predict(X))
 
-    def _arm_index(self, label, name):
-        matches = np.flatnonzero(self.classes_ == label)
-        if len(matches) == 0:
-            label = label.item() if isinstance(label, np.generic) else label
-            raise ValueError(f"{name}={label!r} is not an arm seen in fit; arms are "
-                             f"{self.classes_.tolist()}.")
-        return int(matches[0])
-
     def _member_effect(self, Xs, T0, T1):
         """Each member's effect of moving from ``T0`` to ``T1``: (M, n)."""
         out = self._member_outcomes(Xs)
@@ -365,8 +358,8 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
         T1 = self.classes_[1] if T1 is None else T1
         n = out.shape[1]
         rows = np.arange(n)
-        i0 = np.array([self._arm_index(v, "T0") for v in np.ravel(T0)])
-        i1 = np.array([self._arm_index(v, "T1") for v in np.ravel(T1)])
+        i0 = np.ravel(index_arms(np.ravel(T0) if np.ndim(T0) else T0, self.classes_, "T0"))
+        i1 = np.ravel(index_arms(np.ravel(T1) if np.ndim(T1) else T1, self.classes_, "T1"))
         for name, idx in (("T0", i0), ("T1", i1)):
             if len(idx) not in (1, n):
                 raise ValueError(f"{name} must be one label or one label per row of X.")
@@ -458,7 +451,7 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
         t, y = self._treatment_and_outcome(t, y)
         Xv = self._validate_X(X)
         t, y = check_treatment_outcome(t, y, Xv.shape[0])
-        idx = np.array([self._arm_index(v, "t") for v in t])
+        idx = index_arms(t, self.classes_)
         out = self._forward((Xv - self.x_mean_) / self.x_scale_)
         return float(r2_score(y, out[np.arange(len(idx)), idx], sample_weight=sample_weight))
 

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import optuna
 
-from ._validation import check_features, check_treatment_outcome
+from ._validation import check_features, check_treatment_outcome, split_two_column_target
 
 # RDB storages: a heartbeat marks the trials of a killed worker as failed after the grace
 # period (checked whenever a worker starts a trial).
@@ -74,18 +74,7 @@ def _check_data(X, t, y):
     two arms), run once before the first trial; returns ``t``, ``y`` and the target ``[t, y]``.
     """
     if y is None:
-        if hasattr(t, "iloc"):
-            if t.shape[1] != 2:
-                raise ValueError(f"with y=None, t must be the two-column target [t, y]; got "
-                                 f"{t.shape[1]} columns")
-            t, y = t.iloc[:, 0].to_numpy(), t.iloc[:, 1].to_numpy()
-        else:
-            ty = np.asarray(t)
-            if ty.ndim != 2 or ty.shape[1] != 2:
-                raise ValueError(
-                    f"with y=None, t must be the two-column target [t, y]; got shape {ty.shape}"
-                )
-            t, y = ty[:, 0], ty[:, 1]
+        t, y = split_two_column_target(t)
     n = len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
     t_len = len(t) if hasattr(t, "__len__") else None
     y_len = len(y) if hasattr(y, "__len__") else None

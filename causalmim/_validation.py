@@ -18,6 +18,7 @@ __all__ = [
     "check_treatment_outcome",
     "check_sample_weight",
     "check_validation_split",
+    "index_arms",
     "split_two_column_target",
 ]
 
@@ -159,13 +160,15 @@ def split_two_column_target(ty):
     if _is_frame(ty):
         if ty.shape[1] != 2:
             raise ValueError(
-                f"A single target must have two columns [t, y]; got {ty.shape[1]} columns. "
+                f"A single target must be the two-column target [t, y] (two columns, the "
+                f"treatment first); got {ty.shape[1]} columns. "
                 "Call fit(X, t, y), or pass ty with the treatment first and the outcome second.")
         return ty.iloc[:, 0].to_numpy(), ty.iloc[:, 1].to_numpy()
     arr = np.asarray(ty)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(
-            f"A single target must be two columns [t, y]; got shape {arr.shape}. "
+            f"A single target must be the two-column target [t, y] (two columns, the treatment "
+            f"first); got shape {arr.shape}. "
             "Call fit(X, t, y), or pass ty = np.column_stack([t, y]).")
     return arr[:, 0], arr[:, 1]
 
@@ -220,9 +223,7 @@ def check_arms(t, control=None, *, min_units=2):
                              f"{classes.tolist()}.")
         classes = np.concatenate([[c for c in classes if c == control],
                                   [c for c in classes if c != control]])
-    index = np.empty(len(t), dtype=np.int64)
-    for k, c in enumerate(classes):
-        index[t == c] = k
+    index = index_arms(t, classes)
     counts = np.bincount(index, minlength=len(classes))
     small = [(classes[k].item() if hasattr(classes[k], "item") else classes[k], int(n))
              for k, n in enumerate(counts) if n < min_units]
@@ -245,6 +246,27 @@ def check_sample_weight(sample_weight, n_samples):
     if (w < 0).any() or w.sum() <= 0:
         raise ValueError("sample_weight must be non-negative and not all zero.")
     return w
+
+
+def index_arms(labels, classes, name="t"):
+    """The index in ``classes`` of each arm label (the one arm indexer of the package).
+
+    Labels that are not in ``classes`` raise a ValueError that names them and the arms:
+    ``T1='zz' is not an arm seen in fit`` for one label, the first few otherwise.
+    """
+    labels, classes = np.asarray(labels), np.asarray(classes)
+    index = np.full(labels.shape, -1, dtype=np.int64)
+    for k, c in enumerate(classes):
+        index[labels == c] = k
+    if (index < 0).any():
+        unknown = pd.unique(labels[index < 0].ravel())
+        arms = classes.tolist()
+        if labels.size == 1:
+            label = unknown[0].item() if isinstance(unknown[0], np.generic) else unknown[0]
+            raise ValueError(f"{name}={label!r} is not an arm seen in fit; arms are {arms}.")
+        raise ValueError(f"{name} has values that are not arms seen in fit (not among the "
+                         f"estimator's arms {arms}): {_preview(unknown)}.")
+    return index
 
 
 def check_validation_split(t_index, n_arms, validation_fraction):

@@ -79,6 +79,8 @@ __all__ = [
     "get_criterion",
 ]
 
+from ._validation import index_arms, split_two_column_target
+
 logger = logging.getLogger(__name__)
 
 _CACHE_SIZE = 32
@@ -86,22 +88,8 @@ _CACHE_SIZE = 32
 
 # --------------------------------------------------------------------------- helpers
 def _split_target(ty):
-    """Return ``(t, y)`` from a two-column target (array or DataFrame)."""
-    if hasattr(ty, "iloc"):  # pandas DataFrame
-        if ty.ndim != 2 or ty.shape[1] != 2:
-            raise ValueError(
-                f"the target must have two columns [t, y]; got shape {tuple(ty.shape)}"
-            )
-        t = ty.iloc[:, 0].to_numpy()
-        y = ty.iloc[:, 1].to_numpy()
-    else:
-        arr = np.asarray(ty)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            raise ValueError(
-                "the target must have two columns [t, y] (the two-column target that "
-                f"causalmim estimators accept); got shape {arr.shape}"
-            )
-        t, y = arr[:, 0], arr[:, 1]
+    """Return ``(t, y)`` from a two-column target (array or DataFrame), y finite floats."""
+    t, y = split_two_column_target(ty)
     y = np.asarray(y, dtype=float)
     if not np.all(np.isfinite(y)):
         raise ValueError("the outcome y contains NaN or infinite values")
@@ -114,15 +102,7 @@ def _arm_layout(estimator, t):
     if classes is None:
         classes = np.unique(t)
     classes = np.asarray(classes)
-    index = np.full(len(t), -1, dtype=int)
-    for k, label in enumerate(classes):
-        index[t == label] = k
-    if np.any(index < 0):
-        unknown = np.unique(np.asarray(t)[index < 0])
-        raise ValueError(
-            f"treatment values {unknown.tolist()} are not among the estimator's arms "
-            f"{classes.tolist()}"
-        )
+    index = index_arms(np.asarray(t), classes, "the treatment")
     control = getattr(estimator, "control_", None)
     if control is None:
         control = getattr(estimator, "control", None)

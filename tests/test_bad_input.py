@@ -105,7 +105,7 @@ CASES = [
     ("X one row", lambda _: fit(X=X[:1], t=T[:1], y=Y[:1]), ValueError, "minimum of 2"),
     ("X complex", lambda _: fit(X=X + 1j), ValueError, "Complex data not supported"),
     ("ty three columns", lambda _: lambda: TARNetRegressor(**TINY).fit(X, np.c_[T, Y, Y]),
-     ValueError, "two columns [t, y]"),
+     ValueError, "two-column target [t, y]"),
     ("sample_weight negative", lambda _: fit(sample_weight=-np.ones(len(Y))), ValueError,
      "non-negative"),
     ("sample_weight length", lambda _: fit(sample_weight=np.ones(3)), ValueError,
