@@ -139,14 +139,31 @@ def model_notes(models):
     return MODEL_NOTES + "".join(extra[m] for m in models if m in extra)
 
 
-def make_model(name, outcome="continuous", random_state=0, max_epochs=None):
-    """Build the model ``name`` of :data:`ALL_MODELS`.
+def _estimator_class(name):
+    """The causalmim estimator class called ``name`` (e.g. ``"TARNetRegressor"``), or None."""
+    from sklearn.base import BaseEstimator
 
-    ``max_epochs`` caps the training of the causalmim estimators (for smoke tests only).
+    import causalmim
+
+    cls = getattr(causalmim, name, None) if name in getattr(causalmim, "__all__", ()) else None
+    return cls if isinstance(cls, type) and issubclass(cls, BaseEstimator) else None
+
+
+def make_model(name, outcome="continuous", random_state=0, max_epochs=None):
+    """Build the model ``name``: a key of :data:`ALL_MODELS`, or the class name of a causalmim
+    estimator (e.g. ``"TARNetRegressor"``, default settings, for scripts that pick one by class).
+
+    ``max_epochs`` caps the training of the causalmim estimators (smoke tests, or a script's
+    own fixed budget).
     """
-    if name not in ALL_MODELS:
-        raise ValueError(f"Unknown model {name!r}; valid models are {', '.join(ALL_MODELS)}.")
-    model = ALL_MODELS[name](outcome=outcome, random_state=random_state)
+    if name in ALL_MODELS:
+        factory = ALL_MODELS[name]
+    elif _estimator_class(name) is not None:
+        factory = _causalmim(name)
+    else:
+        raise ValueError(f"Unknown model {name!r}; valid models are {', '.join(ALL_MODELS)}, "
+                         "or the class name of a causalmim estimator.")
+    model = factory(outcome=outcome, random_state=random_state)
     if max_epochs is not None and is_causalmim(model):
         model.set_params(max_epochs=int(max_epochs))
     return model
@@ -185,6 +202,24 @@ def fit_effects(model, train, evals):
     return out, time.perf_counter() - start
 
 
+def scored_run(ids, name, outcome, seed, max_epochs, train, evals, score, keys):
+    """One benchmark run, failures recorded: the result row of model ``name`` on one split.
+
+    Builds the model (:func:`make_model`), fits it on ``train = (X, t, y)`` and predicts the
+    effects on each array of ``evals`` (:func:`fit_effects`); ``score(*effects)`` returns the
+    dict of results. The row is ``{"model", **ids, "random_state", **results, "seconds",
+    "error"}``; when any step fails, ``keys`` (the names of the results) and ``seconds`` are
+    None and ``error`` says why (:func:`guarded_row`).
+    """
+    def work():
+        model = make_model(name, outcome, seed, max_epochs)
+        effects_, seconds = fit_effects(model, train, evals)
+        return {**score(*effects_), "seconds": seconds}
+
+    row = {"model": name, **ids, "random_state": seed}
+    return guarded_row(row, work, (*keys, "seconds"))
+
+
 def check_models(names):
     unknown = [n for n in names if n not in ALL_MODELS]
     if unknown:
@@ -196,22 +231,40 @@ def check_models(names):
 # ----------------------------------------------------------------------------- command line
 
 
-def parser(description, default_jobs=1):
-    """Argument parser with the options every script shares."""
+#: The options :func:`parser` adds, in order: flag -> (add_argument keywords).
+SHARED_OPTIONS = {
+    "--models": dict(nargs="+", metavar="NAME", default=None,
+                     help=f"models to run, among: {', '.join(ALL_MODELS)}; None: the script's "
+                          "set"),
+    "--jobs": dict(type=int, default=1,
+                   help="worker processes (each runs one fit at a time, on one thread)"),
+    "--seed": dict(type=int, default=0, help="base random_state of the models"),
+    "--out": dict(type=Path, default=RESULTS,
+                  help="folder for the results files (trial runs: a temporary folder)"),
+    "--data-home": dict(default=None,
+                        help="data folder; None: $CAUSALMIM_DATA_HOME, else ~/.cache/causalmim"),
+    "--no-progress": dict(action="store_true", help="no progress bar"),
+    # Smoke tests only: cap the causalmim estimators' epochs. Results then are not benchmarks.
+    "--max-epochs": dict(type=int, default=None, help=argparse.SUPPRESS),
+}
+
+
+def parser(description, default_jobs=1, omit=()):
+    """Argument parser with the options every script shares (:data:`SHARED_OPTIONS`).
+
+    ``omit``: shared flags the script does not take (e.g. ``("--models",)`` for a script with
+    a fixed estimator); a script changes a shared default with ``set_defaults``.
+    """
+    unknown = set(omit) - set(SHARED_OPTIONS)
+    if unknown:
+        raise ValueError(f"not shared options: {', '.join(sorted(unknown))}")
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--models", nargs="+", metavar="NAME", default=None,
-                   help=f"models to run, among: {', '.join(ALL_MODELS)}; None: the script's set")
-    p.add_argument("--jobs", type=int, default=default_jobs,
-                   help="worker processes (each runs one fit at a time, on one thread)")
-    p.add_argument("--seed", type=int, default=0, help="base random_state of the models")
-    p.add_argument("--out", type=Path, default=RESULTS,
-                   help="folder for the results files (trial runs: a temporary folder)")
-    p.add_argument("--data-home", default=None,
-                   help="data folder; None: $CAUSALMIM_DATA_HOME, else ~/.cache/causalmim")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    # Smoke tests only: cap the causalmim estimators' epochs. Results then are not benchmarks.
-    p.add_argument("--max-epochs", type=int, default=None, help=argparse.SUPPRESS)
+    for flag, kwargs in SHARED_OPTIONS.items():
+        if flag not in omit:
+            p.add_argument(flag, **kwargs)
+    if "--jobs" not in omit:
+        p.set_defaults(jobs=default_jobs)
     return p
 
 
@@ -289,6 +342,18 @@ def guarded(fn, *args):
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def guarded_row(row, fn, keys):
+    """Complete the result ``row`` (a dict) with the dict that ``fn()`` returns.
+
+    When ``fn`` fails, each of ``keys`` (the results it would have given) is set to None
+    instead. ``row["error"]`` is None or ``"ExcType: message"`` (see :func:`guarded`).
+    """
+    value, error = guarded(fn)
+    row.update(value or dict.fromkeys(keys))
+    row["error"] = error
+    return row
+
+
 # ----------------------------------------------------------------------------- statistics
 
 
@@ -309,6 +374,11 @@ def fmt(mean, se=None, digits=2):
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
+def values_by_model(rows, key, models):
+    """``{model: [row[key] for each of its rows]}``, for the plots (failed runs give None)."""
+    return {m: [r[key] for r in rows if r["model"] == m] for m in models}
+
+
 def summarize(rows, keys, digits=2):
     """Per model: ``{key: (mean, se)}``, ``n`` (successful runs) and the median wall time."""
     out = {}
@@ -323,6 +393,39 @@ def summarize(rows, keys, digits=2):
             **{k: {"mean": m, "se": s} for k, (m, s) in stats.items()},
         }
     return out
+
+
+def runs_cell(stats):
+    """Table cell of successful runs, with the failures: ``"5"`` or ``"4 (1 failed)"``."""
+    return f"{stats['n']}" + (f" ({stats['failed']} failed)" if stats["failed"] else "")
+
+
+def summary_table(summary, models, keys, digits=2):
+    """Rows ``**model** | mean ± se of each key | median seconds | runs`` from :func:`summarize`.
+
+    ``digits``: decimals of the figures, one number or ``{key: digits}`` (2 for keys not in it).
+    """
+    def places(key):
+        return digits.get(key, 2) if isinstance(digits, dict) else digits
+
+    return [[f"**{m}**",
+             *(fmt(summary[m][k]["mean"], summary[m][k]["se"], places(k)) for k in keys),
+             fmt(summary[m]["median_seconds"], digits=1), runs_cell(summary[m])]
+            for m in models]
+
+
+def published_row(name, source, values):
+    """A published figure as a row of :func:`summary_table`: ``*name* (source) | values | – | –``
+    (``None``: not reported)."""
+    return [f"*{name}* ({source})", *(fmt(v) for v in values), "–", "–"]
+
+
+def failure_sections(rows, where):
+    """``[section]`` listing ``- <where(row)>: <error>`` per failed row, or ``[]`` if none."""
+    failed = [r for r in rows if r.get("error")]
+    if not failed:
+        return []
+    return ["## Failures\n\n" + "\n".join(f"- {where(r)}: {r['error']}" for r in failed)]
 
 
 def markdown_table(header, rows):
@@ -441,18 +544,29 @@ def _jsonable(obj):
     return obj
 
 
-def write_results(out_dir, stem, title, sections, payload, env):
-    """Write ``<stem>.md`` (title, provenance, sections) and ``<stem>.json``; return both paths."""
+def write_json(path, obj):
+    """Write ``obj`` as JSON (arrays as lists, NaN and infinities as null); return ``path``."""
+    path = Path(path)
+    path.write_text(json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n")
+    return path
+
+
+def write_results(out_dir, stem, title, sections, payload, env, provenance=()):
+    """Write ``<stem>.md`` (title, provenance, sections) and ``<stem>.json``; return both paths.
+
+    ``provenance``: extra Markdown list items placed under those of :func:`environment`.
+    ``payload=None`` writes the Markdown file only (the JSON path returned is then None).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = [f"# {title}", "", environment_markdown(env), ""]
+    md = [f"# {title}", "", environment_markdown(env), *provenance, ""]
     for section in sections:
         md += [section.rstrip(), ""]
-    md_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    md_path = out_dir / f"{stem}.md"
     md_path.write_text("\n".join(md))
-    json_path.write_text(json.dumps(_jsonable({"environment": env, **payload}), indent=1,
-                                    allow_nan=False) + "\n")
-    return md_path, json_path
+    if payload is None:
+        return md_path, None
+    return md_path, write_json(out_dir / f"{stem}.json", {"environment": env, **payload})
 
 
 def pyplot():
@@ -465,7 +579,11 @@ def pyplot():
 
 
 def strip_plot(values, ylabel, title, path, log=False):
-    """Box plot with the individual points per model (``values``: name -> list of floats)."""
+    """Box plot with the individual points per model (``values``: name -> list of floats).
+
+    Written to ``path`` (its folder made if need be); returns ``path``.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt = pyplot()
     names = list(values)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 1.5), 4.0))

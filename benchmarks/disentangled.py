@@ -22,6 +22,7 @@ import _common as C
 import numpy as np
 
 from causalmim.datasets import make_disentangled
+from causalmim.metrics import sqrt_pehe
 
 FACTORS = ("instrumental", "confounding", "adjustment")
 
@@ -31,11 +32,10 @@ def run_one(task):
     d = make_disentangled(n=3000, random_state=seed)
     train, test = slice(0, 2000), slice(2000, None)
     model = C.make_model(name, "continuous", 0, max_epochs)
-    start = time.perf_counter()
-    model.fit(d.X.iloc[train], d.t[train], d.y[train])
-    tau = np.asarray(model.predict(d.X.iloc[test]))
-    row = {"model": name, "seed": seed, "seconds": time.perf_counter() - start,
-           "pehe": float(np.sqrt(np.mean((tau - d.tau[test]) ** 2))),
+    (tau,), seconds = C.fit_effects(model, (d.X.iloc[train], d.t[train], d.y[train]),
+                                    [d.X.iloc[test]])
+    row = {"model": name, "seed": seed, "seconds": seconds,
+           "pehe": sqrt_pehe(d.tau[test], tau),
            "pehe_constant_ate": float(np.std(d.tau[test]))}
     if hasattr(model, "factor_importances_"):
         by_block = model.factor_importances_.groupby(d.blocks).mean()
@@ -56,14 +56,11 @@ def main(argv=None):
     tasks = [(m, s, args.max_epochs) for m in models for s in seeds]
     rows = C.parallel_map(run_one, tasks, jobs=args.jobs, desc="fits",
                           progress=not args.no_progress)
+    summary = C.summarize(rows, ["pehe"])
     table = []
-    for m in models:
-        r = [x for x in rows if x["model"] == m]
-        pehe = [x["pehe"] for x in r]
-        ok = [v for x in r for v in x.get("factor_ok", {}).values()]
-        table.append([f"**{m}**", C.fmt(*C.mean_se(pehe), digits=3),
-                      f"{np.median([x['seconds'] for x in r]):.1f}",
-                      f"{np.mean(ok):.2f} ({sum(ok)}/{len(ok)})" if ok else "–"])
+    for m, row in zip(models, C.summary_table(summary, models, ["pehe"], digits=3), strict=True):
+        ok = [v for x in rows if x["model"] == m for v in x.get("factor_ok", {}).values()]
+        table.append([*row[:3], f"{np.mean(ok):.2f} ({sum(ok)}/{len(ok)})" if ok else "–"])
     base = C.mean_se([x["pehe_constant_ate"] for x in rows if x["model"] == models[0]])
     paired = ""
     if "TARNet" in models and "CausalMIM" in models:

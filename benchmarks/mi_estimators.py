@@ -28,15 +28,10 @@ Writes ``mi_estimators.md`` (``mi_estimators_quick.md`` with ``--quick``) into `
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures as cf
 import math
-import multiprocessing
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import _common as C
 
@@ -100,7 +95,6 @@ def run_cell(task):
 
     from causalmim.penalties import fit_critic
 
-    torch.set_num_threads(1)
     d, rho, seed = task
     base = _seed(d, rho, seed)
     a_tr, b_tr = make_data(N_TRAIN, d, rho, base)
@@ -137,9 +131,6 @@ def run_cell(task):
 
 def time_estimator(task):
     """Median CPU seconds of one forward + backward at batch 512 (critic built beforehand)."""
-    import torch
-
-    torch.set_num_threads(1)
     name, d = task
     a, b = make_data(BATCH, d, 0.5, 12345)
     if name in CLOSED_GROUPS:
@@ -159,24 +150,6 @@ def time_estimator(task):
     return {"name": name, "d": d, "ms": 1000.0 * statistics.median(times)}
 
 
-def _init_worker():
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def parallel(fn, tasks, jobs):
-    tasks = list(tasks)
-    if jobs <= 1:
-        _init_worker()
-        return [fn(t) for t in tasks]
-    os.environ["OMP_NUM_THREADS"] = "1"
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker) as pool:
-        return list(pool.map(fn, tasks))
-
-
 # ----------------------------------------------------------------------------- report
 
 
@@ -187,21 +160,13 @@ def _stats(rows, name, d, rho):
     return mean, std
 
 
-def _fmt(mean, std, digits=2):
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _fmt_small(mean, std):
-    return f"{mean:.2e} ± {std:.1e}"
-
-
 def mi_table(rows, dims):
     header = ["d", "rho", "true MI", "CLUB pop.", *MI_ESTIMATORS]
     lines = []
     for d in dims:
         for rho in RHOS:
             cells = [str(d), f"{rho:g}", f"{true_mi(d, rho):.2f}", f"{club_population(d, rho):.2f}"]
-            cells += [_fmt(*_stats(rows, n, d, rho)) for n in MI_ESTIMATORS]
+            cells += [C.fmt(*_stats(rows, n, d, rho)) for n in MI_ESTIMATORS]
             lines.append(cells)
     return C.markdown_table(header, lines)
 
@@ -212,8 +177,8 @@ def closed_table(rows, dims):
     for d in dims:
         for rho in RHOS:
             cells = [str(d), f"{rho:g}"]
-            cells += [_fmt(*_stats(rows, n, d, rho), digits=3) for n in CLOSED_CONTINUOUS]
-            cells += [_fmt(*_stats(rows, n, d, rho), digits=3) for n in CLOSED_GROUPS]
+            cells += [C.fmt(*_stats(rows, n, d, rho), digits=3) for n in CLOSED_CONTINUOUS]
+            cells += [C.fmt(*_stats(rows, n, d, rho), digits=3) for n in CLOSED_GROUPS]
             lines.append(cells)
     return C.markdown_table(header, lines)
 
@@ -323,10 +288,10 @@ def reading(rows, dims, timings):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = C.parser(__doc__.split("\n")[0], default_jobs=2,
+                      omit=("--models", "--seed", "--data-home", "--no-progress",
+                            "--max-epochs"))
     parser.add_argument("--quick", action="store_true", help="d in {1, 5}, 2 seeds")
-    parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
-    parser.add_argument("--out", type=Path, default=C.RESULTS, help="output folder")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     dims = (1, 5) if args.quick else DIMS
@@ -334,40 +299,33 @@ def main(argv=None):
     tasks = [(d, rho, s) for s in range(seeds) for d in dims for rho in RHOS]
     # Biggest cells first, so that the pool ends evenly.
     tasks.sort(key=lambda t: (-t[0], -t[1]))
-    rows = parallel(run_cell, tasks, args.jobs)
+    rows = C.parallel_map(run_cell, tasks, jobs=args.jobs, progress=False)
     fit_wall = time.perf_counter() - started
-    timings = parallel(time_estimator, [(n, d) for n in TIMED for d in TIME_DIMS], 1)
-
-    import torch
+    timings = C.parallel_map(time_estimator, [(n, d) for n in TIMED for d in TIME_DIMS],
+                             jobs=1, progress=False)
 
     env = C.environment(started)
-    stem = "mi_estimators_quick" if args.quick else "mi_estimators"
-    text = "\n\n".join(
-        [
-            "# Mutual-information estimators on jointly Gaussian data",
-            C.environment_markdown(env),
-            f"- torch {torch.__version__}, one thread per process, {args.jobs} process(es); "
-            f"estimates: {fit_wall:.0f} s wall",
-            "## Protocol\n\nF" + __doc__.split("Protocol, f")[1].split("\n\nUsage")[0].strip(),
-            f"## MI estimators (nats): mean ± std over {seeds} seeds, one batch of {BATCH}\n\n"
-            "`true MI` = -(d/2) log(1 - rho^2); `CLUB pop.` = d rho^2 / (1 - rho^2), CLUB's "
-            "value with the exact q(b|a). Upper bounds: club, vclub_s, l1out, iwclub; lower "
-            "bounds: mine, nwj, infonce.\n\n" + mi_table(rows, dims),
-            "## Reading\n\n" + reading(rows, dims, timings),
-            f"## Closed-form measures: mean ± std over {seeds} seeds\n\n"
-            "hsic (biased, RBF, median heuristic) and dcor (bias-corrected dCor^2) between a "
-            "and b; mmd_linear, mmd_rbf (squared MMD) and wasserstein (Sinkhorn divergence, "
-            "p = 2, epsilon = 0.5 x mean cost) between a | t = 0 and a | t = 1, "
-            "t = 1[b_1 > 0].\n\n" + closed_table(rows, dims),
-            f"## CPU time of one forward + backward at batch {BATCH}\n\n"
-            f"Median of {TIME_REPEATS} repeats after 2 warm-up passes, one thread, "
-            "`time.process_time`; backward to the inputs and the critic's parameters (critic "
-            "fitting time not included). rho = 0.5.\n\n" + time_table(timings),
-        ]
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{stem}.md"
-    path.write_text(text + "\n")
+    sections = [
+        "## Protocol\n\nF" + __doc__.split("Protocol, f")[1].split("\n\nUsage")[0].strip(),
+        f"## MI estimators (nats): mean ± std over {seeds} seeds, one batch of {BATCH}\n\n"
+        "`true MI` = -(d/2) log(1 - rho^2); `CLUB pop.` = d rho^2 / (1 - rho^2), CLUB's "
+        "value with the exact q(b|a). Upper bounds: club, vclub_s, l1out, iwclub; lower "
+        "bounds: mine, nwj, infonce.\n\n" + mi_table(rows, dims),
+        "## Reading\n\n" + reading(rows, dims, timings),
+        f"## Closed-form measures: mean ± std over {seeds} seeds\n\n"
+        "hsic (biased, RBF, median heuristic) and dcor (bias-corrected dCor^2) between a "
+        "and b; mmd_linear, mmd_rbf (squared MMD) and wasserstein (Sinkhorn divergence, "
+        "p = 2, epsilon = 0.5 x mean cost) between a | t = 0 and a | t = 1, "
+        "t = 1[b_1 > 0].\n\n" + closed_table(rows, dims),
+        f"## CPU time of one forward + backward at batch {BATCH}\n\n"
+        f"Median of {TIME_REPEATS} repeats after 2 warm-up passes, one thread, "
+        "`time.process_time`; backward to the inputs and the critic's parameters (critic "
+        "fitting time not included). rho = 0.5.\n\n" + time_table(timings),
+    ]
+    path, _ = C.write_results(
+        args.out, "mi_estimators_quick" if args.quick else "mi_estimators",
+        "Mutual-information estimators on jointly Gaussian data", sections, None, env,
+        [f"- Worker processes: {args.jobs}; estimates: {fit_wall:.0f} s wall"])
     print(f"wrote {path}", file=sys.stderr)
 
 

@@ -24,7 +24,6 @@ Run: ``python benchmarks/tuning.py`` (about 15-20 minutes on 2 cores); writes
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -44,16 +43,6 @@ SUITE = {
     "cv": 3,
     "replications": 10,
 }
-
-
-def make_estimator(name, seed, **params):
-    import causalmim
-
-    return getattr(causalmim, name)(random_state=seed, **params)
-
-
-def sqrt_pehe(tau_hat, tau):
-    return float(np.sqrt(np.mean((np.asarray(tau_hat) - tau) ** 2)))
 
 
 def draw_candidates(estimator, n, seed):
@@ -87,6 +76,7 @@ def _run_replication(index, args):
     from sklearn.model_selection import StratifiedKFold
 
     from causalmim.datasets import load_ihdp
+    from causalmim.metrics import sqrt_pehe
     from causalmim.model_selection import get_criterion
 
     start = time.perf_counter()
@@ -96,7 +86,8 @@ def _run_replication(index, args):
     tau_train, tau_test = train.mu1 - train.mu0, test.mu1 - test.mu0  # for the report only
     ty = np.column_stack([t, y])
     seed = args["seed"] + index
-    base = make_estimator(args["estimator"], seed, max_epochs=args["max_epochs"])
+    base = _common.make_model(args["estimator"], random_state=seed,
+                              max_epochs=args["max_epochs"])
     candidates = draw_candidates(base, args["candidates"], seed)
     scorers = {
         name: get_criterion(name, random_state=seed)
@@ -116,7 +107,7 @@ def _run_replication(index, args):
             fit_seconds.append(time.perf_counter() - began)
             for name, scorer in scorers.items():
                 scores[name][c, f] = scorer(est, X[va], ty[va])
-            true_pehe[c, f] = sqrt_pehe(est.predict(X[va]), tau_train[va]) ** 2
+            true_pehe[c, f] = sqrt_pehe(tau_train[va], est.predict(X[va])) ** 2
 
     mean_scores = {name: np.nan_to_num(s.mean(axis=1), nan=-np.inf) for name, s in scores.items()}
     truth = true_pehe.mean(axis=1)
@@ -129,15 +120,15 @@ def _run_replication(index, args):
         if c not in refits:
             est = clone(base).set_params(**candidates[c]).fit(X, t, y)
             refits[c] = (
-                sqrt_pehe(est.predict(test.x), tau_test),
-                sqrt_pehe(est.predict(X), tau_train),
+                sqrt_pehe(tau_test, est.predict(test.x)),
+                sqrt_pehe(tau_train, est.predict(X)),
             )
         out, within = refits[c]
         results[method] = {"out": out, "in": within, "candidate": c}
     default = clone(base).fit(X, t, y)
     results["default"] = {
-        "out": sqrt_pehe(default.predict(test.x), tau_test),
-        "in": sqrt_pehe(default.predict(X), tau_train),
+        "out": sqrt_pehe(tau_test, default.predict(test.x)),
+        "in": sqrt_pehe(tau_train, default.predict(X)),
         "candidate": None,
     }
     spearman = {name: _spearman(mean_scores[name], -truth) for name in CRITERIA}
@@ -194,7 +185,6 @@ def report(rows, args, env):
     from scipy.stats import rankdata
 
     ok = [r for r in rows if r.get("error") is None]
-    failed = [r for r in rows if r.get("error") is not None]
     n = len(ok)
     out = {m: np.asarray([r["results"][m]["out"] for r in ok]) for m in METHODS}
     within = {m: np.asarray([r["results"][m]["in"] for r in ok]) for m in METHODS}
@@ -309,11 +299,7 @@ def report(rows, args, env):
     ]
     if NOTES:
         sections.insert(3, "## Notes\n\n" + "\n".join(f"- {note}" for note in NOTES))
-    if failed:
-        sections.append(
-            "## Failures\n\n"
-            + "\n".join(f"- replication {r['replication']}: {r['error']}" for r in failed)
-        )
+    sections += _common.failure_sections(rows, lambda r: f"replication {r['replication']}")
     if args["max_epochs"] != 300:
         sections.insert(
             0,
@@ -323,9 +309,7 @@ def report(rows, args, env):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    p = _common.parser(__doc__.splitlines()[0], default_jobs=2, omit=("--models",))
     p.add_argument(
         "--replications", type=int, default=SUITE["replications"], help="IHDP replications 1..N"
     )
@@ -337,11 +321,6 @@ def main(argv=None):
     )
     p.add_argument("--cv", type=int, default=SUITE["cv"], help="cross-validation folds")
     p.add_argument("--estimator", default=SUITE["estimator"], help="causalmim estimator class")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (one thread each)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-home", default=None)
-    p.add_argument("--out", type=Path, default=_common.RESULTS)
-    p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--save-rows",
         type=Path,
@@ -354,7 +333,7 @@ def main(argv=None):
         default=None,
         help="rewrite the report from rows saved by --save-rows (no fitting)",
     )
-    p.add_argument("--max-epochs", type=int, default=300, help=argparse.SUPPRESS)  # smoke tests
+    p.set_defaults(max_epochs=300)  # the suite's budget; smoke tests lower it
     ns = p.parse_args(argv)
     args = {
         "estimator": ns.estimator,
@@ -364,11 +343,16 @@ def main(argv=None):
         "data_home": ns.data_home,
         "max_epochs": ns.max_epochs,
     }
-    rendered = None
+    provenance = []
     if ns.report_only is not None:
         saved = json.loads(ns.report_only.read_text())
         rows, args, env = saved["rows"], saved["args"], saved["environment"]
         rendered = _common.environment()
+        provenance.append(
+            f"- Report rendered from the saved rows with `{rendered['command']}` on "
+            f"{rendered['date']} (commit `{rendered['commit']}`); the fits are those of the "
+            "command above"
+        )
     else:
         started = time.perf_counter()
         tasks = [(i, args) for i in range(1, ns.replications + 1)]
@@ -381,21 +365,16 @@ def main(argv=None):
         )
         env = _common.environment(started)
         if ns.save_rows is not None:
-            payload = {"rows": rows, "args": args, "environment": env}
-            ns.save_rows.write_text(json.dumps(_common._jsonable(payload), indent=1))
-    sections = report(rows, args, env)
-    ns.out.mkdir(parents=True, exist_ok=True)
-    path = ns.out / "tuning.md"
-    md = ["# Tuning: which model-selection criterion?", "", _common.environment_markdown(env)]
-    if rendered is not None:
-        md.append(
-            f"- Report rendered from the saved rows with `{rendered['command']}` on "
-            f"{rendered['date']} (commit `{rendered['commit']}`); the fits are those of the "
-            "command above"
-        )
-    md.append("")
-    md += [s.rstrip() + "\n" for s in sections]
-    path.write_text("\n".join(md))
+            _common.write_json(ns.save_rows, {"rows": rows, "args": args, "environment": env})
+    path, _ = _common.write_results(
+        ns.out,
+        "tuning",
+        "Tuning: which model-selection criterion?",
+        report(rows, args, env),
+        None,
+        env,
+        provenance,
+    )
     print(path)
     for r in rows:
         if r.get("error"):
