@@ -43,37 +43,25 @@ METRICS = ("pehe_in", "pehe_out", "ate_in", "ate_out")
 def run_one(task):
     """Fit one model on one replication's train split; score within and out of sample."""
     name, rep, seed, max_epochs = task
-    row = {"model": name, "replication": rep.replication, "random_state": seed}
+    true_in, true_out = rep.train.mu1 - rep.train.mu0, rep.test.mu1 - rep.test.mu0
 
-    def work():
-        model = C.make_model(name, "continuous", seed, max_epochs)
-        train = (rep.train.x, rep.train.t, rep.train.yf)
-        (tau_in, tau_out), seconds = C.fit_effects(model, train, [rep.train.x, rep.test.x])
-        true_in, true_out = rep.train.mu1 - rep.train.mu0, rep.test.mu1 - rep.test.mu0
+    def score(tau_in, tau_out):
         return {
             "pehe_in": sqrt_pehe(true_in, tau_in), "pehe_out": sqrt_pehe(true_out, tau_out),
             "ate_in": ate_error(true_in, tau_in), "ate_out": ate_error(true_out, tau_out),
-            "seconds": seconds,
         }
 
-    value, error = C.guarded(work)
-    row.update(value or {k: None for k in (*METRICS, "seconds")})
-    row["error"] = error
-    return row
+    return C.scored_run({"replication": rep.replication}, name, "continuous", seed, max_epochs,
+                        (rep.train.x, rep.train.t, rep.train.yf), [rep.train.x, rep.test.x],
+                        score, METRICS)
 
 
 def report(rows, summary, args, reps, models, env, note):
     header = ["Model", "√PEHE within", "√PEHE out", "ε_ATE within", "ε_ATE out",
               "median s / rep", "runs"]
-    table = []
-    for name in models:
-        s = summary[name]
-        table.append([f"**{name}**", *(C.fmt(s[k]["mean"], s[k]["se"]) for k in METRICS),
-                      C.fmt(s["median_seconds"], digits=1),
-                      f"{s['n']}" + (f" ({s['failed']} failed)" if s["failed"] else "")])
-    for name, source, pehe, ate in PUBLISHED:
-        table.append([f"*{name}* ({source})", *(C.fmt(v) for v in (*pehe, *ate)), "–", "–"])
-    failures = [r for r in rows if r["error"]]
+    table = C.summary_table(summary, models, METRICS)
+    table += [C.published_row(name, source, (*pehe, *ate))
+              for name, source, pehe, ate in PUBLISHED]
     sections = [
         *([f"> **{note}**"] if note else []),
         "## Protocol\n\n"
@@ -91,10 +79,8 @@ def report(rows, summary, args, reps, models, env, note):
         "table 1.\n\n"
         f"![Out-of-sample sqrt(PEHE) per replication]({args.plot_name})",
     ]
-    if failures:
-        sections.append("## Failures\n\n" + "\n".join(
-            f"- {r['model']}, replication {r['replication']}: {r['error']}" for r in failures))
-    return sections
+    return sections + C.failure_sections(
+        rows, lambda r: f"{r['model']}, replication {r['replication']}")
 
 
 def _ranges(values):
@@ -139,8 +125,7 @@ def main(argv=None):
     env = C.environment(started)
     note = C.trial_note(args)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    per_rep = {m: [r["pehe_out"] for r in rows if r["model"] == m] for m in models}
+    per_rep = C.values_by_model(rows, "pehe_out", models)
     finite = [v for vals in per_rep.values() for v in vals if v is not None]
     C.strip_plot(per_rep, "out-of-sample √PEHE", f"IHDP, {len(reps)} replications"
                  + (" (TRIAL)" if note else ""), args.out / args.plot_name,

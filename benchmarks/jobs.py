@@ -31,37 +31,26 @@ METRICS = ("rpol_in", "rpol_out", "att_in", "att_out")
 def run_one(task):
     """Fit one model on one split's training part; score on its randomized units."""
     name, split, seed, max_epochs = task
-    row = {"model": name, "split": split.split, "random_state": seed}
+    tr, te = split.train, split.test
 
-    def work():
-        model = C.make_model(name, "binary", seed, max_epochs)
-        tr, te = split.train, split.test
-        (tau_in, tau_out), seconds = C.fit_effects(model, (tr.x, tr.t, tr.yf), [tr.x, te.x])
+    def score(tau_in, tau_out):
         return {
             "rpol_in": policy_risk(tau_in, tr.t, tr.yf, tr.e),
             "rpol_out": policy_risk(tau_out, te.t, te.yf, te.e),
             "att_in": att_error(tau_in, tr.t, tr.yf, tr.e),
             "att_out": att_error(tau_out, te.t, te.yf, te.e),
-            "seconds": seconds,
         }
 
-    value, error = C.guarded(work)
-    row.update(value or {k: None for k in (*METRICS, "seconds")})
-    row["error"] = error
-    return row
+    return C.scored_run({"split": split.split}, name, "binary", seed, max_epochs,
+                        (tr.x, tr.t, tr.yf), [tr.x, te.x], score, METRICS)
 
 
 def report(rows, summary, args, splits, models, note):
     header = ["Model", "R_pol within", "R_pol out", "ε_ATT within", "ε_ATT out",
               "median s / split", "runs"]
-    table = []
-    for name in models:
-        s = summary[name]
-        table.append([f"**{name}**", *(C.fmt(s[k]["mean"], s[k]["se"]) for k in METRICS),
-                      C.fmt(s["median_seconds"], digits=1),
-                      f"{s['n']}" + (f" ({s['failed']} failed)" if s["failed"] else "")])
-    for name, source, rpol, att in PUBLISHED:
-        table.append([f"*{name}* ({source})", *(C.fmt(v) for v in (*rpol, *att)), "–", "–"])
+    table = C.summary_table(summary, models, METRICS)
+    table += [C.published_row(name, source, (*rpol, *att))
+              for name, source, rpol, att in PUBLISHED]
     first = splits[0]
     n_e = int(first.train.e.sum() + first.test.e.sum())
     covariates = ", ".join(first.feature_names)
@@ -87,11 +76,7 @@ def report(rows, summary, args, splits, models, note):
            if first.source != "official" else ".") + "\n\n"
         f"![Out-of-sample policy risk per split]({args.plot_name})",
     ]
-    failures = [r for r in rows if r["error"]]
-    if failures:
-        sections.append("## Failures\n\n" + "\n".join(
-            f"- {r['model']}, split {r['split']}: {r['error']}" for r in failures))
-    return sections
+    return sections + C.failure_sections(rows, lambda r: f"{r['model']}, split {r['split']}")
 
 
 def main(argv=None):
@@ -113,10 +98,9 @@ def main(argv=None):
     env = C.environment(started)
     note = C.trial_note(args)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    per_split = {m: [r["rpol_out"] for r in rows if r["model"] == m] for m in models}
-    C.strip_plot(per_split, "out-of-sample policy risk", f"Jobs, {len(splits)} splits"
-                 + (" (TRIAL)" if note else ""), args.out / args.plot_name)
+    C.strip_plot(C.values_by_model(rows, "rpol_out", models), "out-of-sample policy risk",
+                 f"Jobs, {len(splits)} splits" + (" (TRIAL)" if note else ""),
+                 args.out / args.plot_name)
     payload = {
         "benchmark": "Jobs", "trial": note, "source": splits[0].source,
         "feature_names": splits[0].feature_names, "splits": [s.split for s in splits],

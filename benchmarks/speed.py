@@ -157,11 +157,8 @@ def run_ihdp_one(task):
                 "pehe_out": sqrt_pehe(rep.test.mu1 - rep.test.mu0, tau_hat),
                 "params": recorded_params(model)}
 
-    value, error = C.guarded(work)
-    row.update(value or {"seconds": None, "epochs": None, "member_best_epochs": None,
-                         "pehe_out": None, "params": None})
-    row["error"] = error
-    return row
+    return C.guarded_row(row, work, ("seconds", "epochs", "member_best_epochs", "pehe_out",
+                                     "params"))
 
 
 def summarize_ihdp(rows, labels):
@@ -238,7 +235,7 @@ def ihdp_section(rows, summary, ratios, labels, args):
             C.fmt(s["median_epochs"], digits=0),
             C.fmt(s["median_seconds_per_epoch"], digits=3),
             C.fmt(s["pehe_out"]["mean"], s["pehe_out"]["se"]),
-            f"{s['n']}" + (f" ({s['failed']} failed)" if s["failed"] else ""),
+            C.runs_cell(s),
         ])
     ratio_header = ["Ratio of median fit times", "numerator s", "denominator s", "ratio",
                     "target", "per epoch", "epochs num / den", "√PEHE out num / den"]

@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from causalmim.datasets import load_hillstrom, make_user_growth
-from causalmim.metrics import auuc, plot_qini_curve, qini_coefficient, sqrt_pehe
+from causalmim.metrics import ate_error, auuc, plot_qini_curve, qini_coefficient, sqrt_pehe
 
 SUITES = ("hillstrom", "user_growth")
 HILLSTROM_METRICS = ("qini_1", "auuc_1", "qini_2", "auuc_2")
@@ -57,13 +57,10 @@ def hillstrom_splits(data, reps, train_size, seed):
 
 def run_hillstrom(task):
     name, rep, (Xtr, ttr, ytr), (Xte, tte, yte), seed, max_epochs, keep = task
-    row = {"suite": "hillstrom", "model": name, "rep": rep, "random_state": seed}
 
-    def work():
-        model = C.make_model(name, "binary", seed, max_epochs)
-        (tau,), seconds = C.fit_effects(model, (Xtr, ttr, ytr), [Xte])
+    def score(tau):
         tau = tau.reshape(len(Xte), -1)
-        out = {"seconds": seconds}
+        out = {}
         for k in (1, 2):
             mask = (tte == 0) | (tte == k)
             u, t, y = tau[mask, k - 1], (tte[mask] == k).astype(int), yte[mask]
@@ -73,10 +70,8 @@ def run_hillstrom(task):
             out["_tau"] = tau
         return out
 
-    value, error = C.guarded(work)
-    row.update(value or {k: None for k in (*HILLSTROM_METRICS, "seconds")})
-    row["error"] = error
-    return row
+    return C.scored_run({"suite": "hillstrom", "rep": rep}, name, "binary", seed, max_epochs,
+                        (Xtr, ttr, ytr), [Xte], score, HILLSTROM_METRICS)
 
 
 def hillstrom_plot(rows, data, split, path, note):
@@ -133,21 +128,16 @@ def oracle_share(score, uplift):
 
 def run_user_growth(task):
     name, rep, (Xtr, ttr, ytr), (Xte, tau_te), seed, max_epochs, keep = task
-    row = {"suite": "user_growth", "model": name, "rep": rep, "random_state": seed}
 
-    def work():
-        model = C.make_model(name, "binary", seed, max_epochs)
-        (tau,), seconds = C.fit_effects(model, (Xtr, ttr, ytr), [Xte])
+    def score(tau):
         out = {"pehe": sqrt_pehe(tau_te, tau), "oracle_share": oracle_share(tau, tau_te),
-               "ate_error": abs(float(np.mean(tau) - np.mean(tau_te))), "seconds": seconds}
+               "ate_error": ate_error(tau_te, tau)}
         if keep:
             out["_tau"] = tau
         return out
 
-    value, error = C.guarded(work)
-    row.update(value or {k: None for k in (*UG_METRICS, "seconds")})
-    row["error"] = error
-    return row
+    return C.scored_run({"suite": "user_growth", "rep": rep}, name, "binary", seed,
+                        max_epochs, (Xtr, ttr, ytr), [Xte], score, UG_METRICS)
 
 
 def user_growth_plot(rows, tau_true, path, note):
@@ -172,21 +162,14 @@ def user_growth_plot(rows, tau_true, path, note):
 # ----------------------------------------------------------------------------- report
 
 
-def _runs(s):
-    return f"{s['n']}" + (f" ({s['failed']} failed)" if s["failed"] else "")
-
-
 def hillstrom_section(rows, summary, models, data, args, random_scores):
     arms = data.treatment_names
     header = ["Model", f"Qini {arms[1]}", f"AUUC {arms[1]}", f"Qini {arms[2]}",
               f"AUUC {arms[2]}", "median s / fit", "runs"]
-    table = [[f"**{m}**", *(C.fmt(summary[m][k]["mean"], summary[m][k]["se"],
-                                  digits=3 if k.startswith("qini") else 4)
-                            for k in HILLSTROM_METRICS),
-              C.fmt(summary[m]["median_seconds"], digits=1), _runs(summary[m])]
-             for m in models]
+    digits = {k: 3 if k.startswith("qini") else 4 for k in HILLSTROM_METRICS}
+    table = C.summary_table(summary, models, HILLSTROM_METRICS, digits)
     table.append(["*random (constant score)*",
-                  *(C.fmt(*C.mean_se(random_scores[k]), digits=3 if k.startswith("qini") else 4)
+                  *(C.fmt(*C.mean_se(random_scores[k]), digits=digits[k])
                     for k in HILLSTROM_METRICS), "–", "–"])
     n_train = len(args.hillstrom_splits[0]["train"])
     n_test = len(args.hillstrom_splits[0]["test"])
@@ -211,11 +194,7 @@ def hillstrom_section(rows, summary, models, data, args, random_scores):
 
 def user_growth_section(summary, models, args):
     header = ["Model", "√PEHE", "AUUC share of oracle", "ε_ATE", "median s / fit", "runs"]
-    table = [[f"**{m}**", C.fmt(summary[m]["pehe"]["mean"], summary[m]["pehe"]["se"], 4),
-              C.fmt(summary[m]["oracle_share"]["mean"], summary[m]["oracle_share"]["se"]),
-              C.fmt(summary[m]["ate_error"]["mean"], summary[m]["ate_error"]["se"], 4),
-              C.fmt(summary[m]["median_seconds"], digits=1), _runs(summary[m])]
-             for m in models]
+    table = C.summary_table(summary, models, UG_METRICS, {"pehe": 4, "ate_error": 4})
     table.append(["*oracle (true uplift)*", "0", "1", "0", "–", "–"])
     return (
         "## User growth (synthetic)\n\n"
@@ -305,14 +284,11 @@ def main(argv=None):
         payload["suites"]["user_growth"] = {
             "n_train": args.ug_train, "n_test": args.ug_test, "summary": summary,
             "runs": _public(u_rows)}
-    failures = [r for r in rows if r["error"]]
-    if failures:
-        sections.append("## Failures\n\n" + "\n".join(
-            f"- {r['suite']}, {r['model']}, repetition {r['rep']}: {r['error']}"
-            for r in failures))
+    sections += C.failure_sections(
+        rows, lambda r: f"{r['suite']}, {r['model']}, repetition {r['rep']}")
     md, js = C.write_results(args.out, "uplift", "Uplift benchmarks", sections, payload, env)
     print(f"wrote {md}, {js} and the plots in {env['wall_seconds']} s")
-    return 1 if failures else 0
+    return 1 if any(r["error"] for r in rows) else 0
 
 
 def _dispatch(fn_task):
