@@ -334,6 +334,18 @@ def parallel_map(fn, tasks, jobs=1, desc=None, progress=True):
     return results
 
 
+def run_models(fn, units, models, args, unit_id, desc=None):
+    """Rows of ``fn((name, unit, args.seed + unit_id(unit), args.max_epochs))`` for every unit
+    (replication, split...) and every model name, models varying fastest.
+
+    Runs in ``args.jobs`` processes (:func:`parallel_map`), with a progress bar unless
+    ``args.no_progress``: the options of :func:`parser`.
+    """
+    tasks = [(name, unit, args.seed + unit_id(unit), args.max_epochs)
+             for unit in units for name in models]
+    return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
+
+
 def guarded(fn, *args):
     """Run ``fn(*args)``; return ``(value, None)`` or ``(None, "ExcType: message")``."""
     try:

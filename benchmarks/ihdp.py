@@ -117,10 +117,7 @@ def main(argv=None):
         if not 1 <= args.reps <= len(reps):
             p.error(f"--reps must be in 1..{len(reps)} (available replications)")
         reps = reps[: args.reps]
-    tasks = [(name, rep, args.seed + rep.replication, args.max_epochs)
-             for rep in reps for name in models]
-    rows = C.parallel_map(run_one, tasks, jobs=args.jobs, desc="IHDP fits",
-                          progress=not args.no_progress)
+    rows = C.run_models(run_one, reps, models, args, lambda rep: rep.replication, "IHDP fits")
     summary = C.summarize(rows, METRICS)
     env = C.environment(started)
     note = C.trial_note(args)

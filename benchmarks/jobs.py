@@ -90,10 +90,7 @@ def main(argv=None):
     args.plot_name = "jobs_policy_risk.png"
 
     splits = load_jobs(data_home=args.data_home, n_splits=args.splits, source=args.source)
-    tasks = [(name, split, args.seed + split.split, args.max_epochs)
-             for split in splits for name in models]
-    rows = C.parallel_map(run_one, tasks, jobs=args.jobs, desc="Jobs fits",
-                          progress=not args.no_progress)
+    rows = C.run_models(run_one, splits, models, args, lambda s: s.split, "Jobs fits")
     summary = C.summarize(rows, METRICS)
     env = C.environment(started)
     note = C.trial_note(args)
