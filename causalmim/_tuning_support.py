@@ -20,6 +20,16 @@ _MAX_RETRY = 1
 
 
 
+def _retry_stale_trials():
+    """The RDBStorage argument that reruns a killed worker's trial once (Optuna >= 5 renamed
+    it; the older name still works there with a FutureWarning)."""
+    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
+        return {"heartbeat_stale_trial_callback":
+                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=_MAX_RETRY)}
+    return {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(
+        max_retry=_MAX_RETRY)}
+
+
 def _describe_url(url):
     try:
         from sqlalchemy.engine import make_url
@@ -52,8 +62,7 @@ def _open_storage(storage):
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=_HEARTBEAT_INTERVAL,
                     grace_period=_GRACE_PERIOD,
-                    failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
-                        max_retry=_MAX_RETRY),
+                    **_retry_stale_trials(),
                 )
         except ImportError as exc:
             raise ValueError(

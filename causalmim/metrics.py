@@ -477,8 +477,7 @@ def _plot_curve(curve, ylabel, uplift, t, y, ax, label, random, perfect):
     return ax
 
 
-def plot_uplift_curve(uplift, t, y, *, ax=None, label="model", random=True, perfect=False):
-    """Plot the uplift curve (see :func:`uplift_curve`).
+_PLOT_CURVE_DOC = """Plot the {name} curve (see :func:`{func}`).
 
     Parameters
     ----------
@@ -503,45 +502,18 @@ def plot_uplift_curve(uplift, t, y, *, ax=None, label="model", random=True, perf
     ImportError
         If matplotlib is not installed (``pip install causalmim[plot]``).
     """
+
+
+def plot_uplift_curve(uplift, t, y, *, ax=None, label="model", random=True, perfect=False):
     return _plot_curve(
         uplift_curve, "incremental outcome per unit", uplift, t, y, ax, label, random, perfect
     )
 
 
 def plot_qini_curve(uplift, t, y, *, ax=None, label="model", random=True, perfect=False):
-    """Plot the Qini curve (see :func:`qini_curve`).
+    return _plot_curve(qini_curve, "incremental outcome per treated unit", uplift, t, y, ax,
+                       label, random, perfect)
 
-    Parameters
-    ----------
-    uplift, t, y : array-like of shape (n,)
-        Predicted uplift, treatment (0/1) and outcome of a randomized experiment.
-    ax : matplotlib.axes.Axes, default=None
-        Axes to draw on; a new figure is created when None.
-    label : str, default="model"
-        Legend label of the curve.
-    random : bool, default=True
-        Also draw the random-targeting line.
-    perfect : bool, default=False
-        Also draw the curve of the ideal ranking.
 
-    Returns
-    -------
-    matplotlib.axes.Axes
-        The axes drawn on.
-
-    Raises
-    ------
-    ImportError
-        If matplotlib is not installed (``pip install causalmim[plot]``).
-    """
-    return _plot_curve(
-        qini_curve,
-        "incremental outcome per treated unit",
-        uplift,
-        t,
-        y,
-        ax,
-        label,
-        random,
-        perfect,
-    )
+plot_uplift_curve.__doc__ = _PLOT_CURVE_DOC.format(name="uplift", func="uplift_curve")
+plot_qini_curve.__doc__ = _PLOT_CURVE_DOC.format(name="Qini", func="qini_curve")

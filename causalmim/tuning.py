@@ -22,8 +22,10 @@ and it continues, keeping every finished trial, until the study holds ``n_trials
 trials. Several worker processes can share one storage: start the same :func:`tune` call in each
 (with ``random_state=None`` or a different ``random_state`` per worker, so that they do not
 propose the same first candidates). For workers on several machines, use a database server that
-they all reach, e.g. ``storage="postgresql://user:password@host:5432/dbname"`` (needs the
-``psycopg2`` driver; any SQLAlchemy URL that Optuna's ``RDBStorage`` accepts works); SQLite is
+they all reach, e.g. ``storage="postgresql://user:password@host:5432/dbname"`` (needs a
+PostgreSQL driver: ``pip install "causalmim[postgres]"`` installs psycopg 3, which SQLAlchemy 2.1
+uses for ``postgresql://``; with psycopg2, write ``postgresql+psycopg2://``; any SQLAlchemy URL
+that Optuna's ``RDBStorage`` accepts works); SQLite is
 for workers on one machine (one file, locked per write).
 
 Examples
