@@ -190,3 +190,26 @@ def test_speed_script(tmp_path, data_home):
         assert 0 < r["rss_before_fit_gb"] <= r["peak_rss_gb"] and r["rows_per_s"] > 0
         assert r["pehe_in"] > 0 and r["pehe_out"] > 0
     assert "peak RSS GB (≤ 3)" in md and "predict rows/s (≥ 500,000)" in md
+
+
+@pytest.mark.slow
+def test_tuning_script(tmp_path, data_home):
+    _run("tuning.py", tmp_path, data_home, "--replications", "1", "--candidates", "2",
+         "--cv", "2", "--jobs", "1")
+    md = (tmp_path / "tuning.md").read_text()
+    assert "TRIAL RUN" in md and "Commit:" in md and "## Results" in md
+    for row in ("| default |", "| `factual` |", "| `r_loss` |", "| `dr` |", "| `nn_pehe` |",
+                "| oracle |"):
+        assert row in md, md  # one row per selection criterion
+
+
+@pytest.mark.slow
+def test_mi_estimators_script(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(BENCHMARKS / "mi_estimators.py"), "--quick", "--jobs", "1",
+           "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    md = (tmp_path / "mi_estimators_quick.md").read_text()
+    assert "Commit:" in md and "| d | rho | true MI |" in md
+    assert sum(line.startswith("| 1 | ") for line in md.splitlines()) >= 2
