@@ -26,6 +26,7 @@ from torch import nn
 
 from . import _persistence
 from ._engine import CausalNet, MemberEarlyStopping, eval_chunk, fused_adam_kwargs
+from ._fairness import FairnessMixin
 from ._nn import CausalNetwork
 from ._params import ATTRS_DOC, COMMON_CONSTRAINTS, COMMON_DOC, split_routed
 from ._validation import (
@@ -43,7 +44,7 @@ from .exceptions import TrainingDivergedError
 logger = logging.getLogger(__name__)
 
 
-class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
+class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
     """Common fit/predict logic; subclasses declare their parts in ``_architecture``.
 
     A subclass whose name does not start with an underscore registers itself (``load`` finds
@@ -93,7 +94,8 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
         return {}
 
     def _penalty_terms(self):
-        """``(key, a, b, weight, penalty_spec, routed_prefix)`` for each dependence penalty."""
+        """The model's dependence penalties: a list of :class:`causalmim._terms.PenaltyTerm`
+        (the fairness term of ``sensitive=`` is added by the base class)."""
         return []
 
     # ------------------------------------------------------------ validation
@@ -150,7 +152,7 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
         return X
 
     # ------------------------------------------------------------ fit
-    def fit(self, X, t=None, y=None, sample_weight=None):
+    def fit(self, X, t=None, y=None, sample_weight=None, sensitive=None):
         """Fit the network on observational data.
 
         Parameters
@@ -164,6 +166,10 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
             Observed outcome (float, or 0/1 with ``outcome="binary"``). ``fit(X, y=ty)``
             with the two-column target as ``y`` works too.
         sample_weight : array-like of shape (n_samples,), optional
+        sensitive : array-like of shape (n_samples,), optional
+            A sensitive attribute (group labels, or a continuous column) that the
+            representation should not carry; used with ``fairness_weight > 0`` (see
+            ``fairness_penalty``), never needed at prediction time.
 
         Returns
         -------
@@ -177,6 +183,7 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         X, names, classes, t_index, y, w = self._validate_fit(X, t, y, sample_weight)
+        extra = self._sensitive_columns(sensitive, X.shape[0])
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
         if names is not None and all(isinstance(n, str) for n in names):
@@ -198,7 +205,7 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
             self._check_scale([self.y_mean_, self.y_scale_], "y")
         Xs = (X - self.x_mean_) / self.x_scale_
         ys = (y - self.y_mean_) / self.y_scale_
-        self._fit(Xs, t_index, ys, w / w.mean())
+        self._fit(Xs, t_index, ys, w / w.mean(), extra)
         with torch.no_grad():
             members = self._effects(self._member_outcomes(Xs))
         if not np.all(np.isfinite(members)):
@@ -214,9 +221,6 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
         return self
 
     def _build_net(self, n_features, arm_shares, early_stopping=False, shuffle_seed=0):
-        from . import penalties as _penalties
-        from ._members import member_penalty
-
         n_arms, n_members = len(arm_shares), self.n_ensemble
         module = CausalNetwork(
             n_features, n_arms, rep_units=self.rep_units, rep_layers=self.rep_layers,
@@ -224,20 +228,10 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
             activation=self.activation, dropout=self.dropout, n_members=n_members,
             **self._architecture())
         critics, terms = nn.ModuleDict(), []
-        for key, a, b, weight, spec, prefix in self._penalty_terms():
-            dims = ({"n_classes": n_arms} if b == "t" else {"dim_b": self.rep_units})
-            params = self._routed_params(prefix)
-            if isinstance(spec, (str, type)):
-                def make(spec=spec, dims=dims, params=params):
-                    return _penalties.get_penalty(spec, dim_a=self.rep_units, **dims, **params)
-            elif params:
-                raise ValueError(f"{prefix}__* parameters need a penalty given by name, not "
-                                 "an instance; configure the instance directly.")
-            else:  # an instance: each member trains its own copy
-                def make(spec=spec):
-                    return copy.deepcopy(_penalties.get_penalty(spec))
-            critics[key] = member_penalty(make, n_members, self.rep_units, **dims)
-            terms.append((key, a, b, float(weight)))
+        outcome_inputs = self._architecture()["outcome_inputs"]
+        for term in self._penalty_terms() + self._fairness_terms():
+            critics[term.name] = self._member_critic(term, n_arms, len(outcome_inputs))
+            terms.append(term)
         device = check_device(self.device)
         callbacks = []
         if self.verbose >= 2:
@@ -256,6 +250,29 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
             callbacks=callbacks, shuffle_seed=shuffle_seed,
             outcome=self.outcome, arm_shares=tuple(float(s) for s in arm_shares),
             verbose=self.verbose, **self._loss_config())
+
+    def _member_critic(self, term, n_arms, n_outcome_inputs):
+        """The per-member critic of a :class:`~causalmim._terms.PenaltyTerm`."""
+        from . import penalties as _penalties
+        from ._members import member_penalty
+
+        dim_a = self.rep_units * (n_outcome_inputs if term.a == "outcome" else 1)
+        dims = {"factor": {"dim_b": self.rep_units}, "arms": {"n_classes": n_arms},
+                "continuous": {"dim_b": 1}}.get(term.partner)
+        if dims is None:  # groups of a data column
+            dims = {"n_classes": len(self.sensitive_groups_)}
+        params = self._routed_params(term.route) if term.route else {}
+        spec = term.penalty
+        if isinstance(spec, (str, type)):
+            def make():
+                return _penalties.get_penalty(spec, dim_a=dim_a, **dims, **params)
+        elif params:
+            raise ValueError(f"{term.route}__* parameters need a penalty given by name, not "
+                             "an instance; configure the instance directly.")
+        else:  # an instance: each member trains its own copy
+            def make():
+                return copy.deepcopy(_penalties.get_penalty(spec))
+        return member_penalty(make, self.n_ensemble, dim_a, **dims)
 
     def _member_weights(self, t_index, w, rng):
         """(n, M) training and validation weights of the members.
@@ -278,14 +295,15 @@ class _BaseCausalEstimator(RegressorMixin, BaseEstimator):
             train *= rng.poisson(1.0, size=(n, m))
         return (train * w[:, None]).astype(np.float32), (valid * w[:, None]).astype(np.float32)
 
-    def _fit(self, Xs, t_index, ys, w):
+    def _fit(self, Xs, t_index, ys, w, extra=None):
         n_arms = len(self.classes_)
         arm_shares = np.bincount(t_index, minlength=n_arms) / len(t_index)
         rng = check_random_state(self.random_state)
         max_seed = np.iinfo(np.int32).max
         torch_seed, shuffle_seed = int(rng.randint(max_seed)), int(rng.randint(max_seed))
         wm, vm = self._member_weights(t_index, w, rng)
-        data = {"x": Xs.astype(np.float32), "t": t_index.astype(np.int64), "wm": wm, "vm": vm}
+        data = {"x": Xs.astype(np.float32), "t": t_index.astype(np.int64), "wm": wm, "vm": vm,
+                **(extra or {})}
         device = check_device(self.device)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):

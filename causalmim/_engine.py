@@ -17,9 +17,11 @@ gradient is the one it would have alone):
 * factual loss on the observed arm (squared error, or log-loss for binary outcomes), weighted
   by ``wm`` and, optionally, by DR-CFR's importance weights;
 * propensity cross-entropy (``propensity_weight``);
-* dependence penalties (``penalty_terms``): ``weight * critic_[key](factors[a], factors[b])``
-  with ``b == "t"`` meaning the treatment labels, each member with its own critic
-  (``causalmim._members``). Terms on the treatment are skipped on a batch that holds one arm.
+* dependence penalties (``penalty_terms``, :class:`causalmim._terms.PenaltyTerm`):
+  ``weight * critic_[name](inputs[a], inputs[b])`` where ``b`` is a factor, the arms ``"t"``
+  or any per-row column of the data dict (e.g. ``"s"`` for ``sensitive=``), each member with
+  its own critic (``causalmim._members``). Only terms on the arms are skipped on a batch that
+  holds one arm.
   Penalties with a variational critic (CLUB and its relatives) have it fitted by its own
   optimizer in alternation (``train_step``);
 * DragonNet's targeted regularization (``targeted_weight``).
@@ -311,7 +313,7 @@ class CausalNet(NeuralNet):
         data, two_arms = batch
         self._set_training(True)
         out = self.module_(data["x"])
-        self._critic_step(out["factors"], data["t"], two_arms)
+        self._critic_step(out["factors"], data, two_arms)
         self.optimizer_.zero_grad(set_to_none=True)
         # The critics are fitted by their own step: no gradient for their weights here.
         for p in self._critic_params:
@@ -329,30 +331,47 @@ class CausalNet(NeuralNet):
         return {"loss": loss, "y_pred": out}
 
     def _active_terms(self, two_arms, critic_only=False):
-        for key, a, b, weight in self.penalty_terms:
-            if not weight or (b == "t" and not two_arms):
+        for term in self.penalty_terms:
+            if not term.weight or (term.needs_two_arms and not two_arms):
                 continue  # a batch with one arm carries no signal on the treatment
-            if critic_only and not self.critic_[key].has_critic:
+            if critic_only and not self.critic_[term.name].has_critic:
                 continue
-            yield key, a, b, weight
+            yield term
 
-    def _penalty_inputs(self, factors, t, detach=False):
+    def _penalty_inputs(self, factors, data, terms, detach=False):
+        """The inputs the terms read: standardized factors (and ``"outcome"``, the factors
+        of the outcome heads concatenated), the arms and any per-row data column."""
         inputs = {k: _standardize(v.detach() if detach else v) for k, v in factors.items()}
-        inputs["t"] = t
+        if any(term.a == "outcome" for term in terms):
+            inputs["outcome"] = torch.cat(
+                [inputs[f] for f in self.module_.outcome_inputs], dim=-1)
+        m = self.module_.n_members
+        for term in terms:
+            if term.b not in inputs:
+                column = data[term.b]
+                if column.is_floating_point():  # a continuous column, shared by the members
+                    column = column.reshape(1, column.shape[0], -1).expand(m, -1, -1)
+                inputs[term.b] = column
         return inputs
 
-    def _critic_step(self, factors, t, two_arms):
+    def _penalty(self, term, inputs, data, method="forward"):
+        critic = self.critic_[term.name]
+        fn = critic if method == "forward" else critic.learning_loss
+        if term.weights is None:
+            return fn(inputs[term.a], inputs[term.b])
+        return fn(inputs[term.a], inputs[term.b], weights=data[term.weights])
+
+    def _critic_step(self, factors, data, two_arms):
         """Fit each penalty's variational critics on the current (detached) factors."""
         if self.critic_optimizer_ is None:
             return
         terms = list(self._active_terms(two_arms, critic_only=True))
         if not terms:
             return
-        inputs = self._penalty_inputs(factors, t, detach=True)
+        inputs = self._penalty_inputs(factors, data, terms, detach=True)
         for _ in range(self.critic_steps):
             self.critic_optimizer_.zero_grad(set_to_none=True)
-            loss = sum(self.critic_[key].learning_loss(inputs[a], inputs[b])
-                       for key, a, b, _ in terms)
+            loss = sum(self._penalty(term, inputs, data, "learning_loss") for term in terms)
             loss.backward()
             self.critic_optimizer_.step()
 
@@ -385,14 +404,14 @@ class CausalNet(NeuralNet):
             loss = loss + self.propensity_weight * self._weighted_mean(ce, w).sum()
         terms = list(self._active_terms(two_arms))
         if terms:
-            inputs = self._penalty_inputs(out["factors"], t)
-            for key, a, b, weight in terms:
-                value = self.critic_[key](inputs[a], inputs[b])
-                self._penalty_sums[key] = (self._penalty_sums.get(key, 0.0)
-                                           + value.detach().sum())
+            inputs = self._penalty_inputs(out["factors"], data, terms)
+            for term in terms:
+                value = self._penalty(term, inputs, data)
+                self._penalty_sums[term.name] = (self._penalty_sums.get(term.name, 0.0)
+                                                 + value.detach().sum())
                 # A dependence is never negative: a negative estimate is critic error,
                 # and minimizing it further would only chase the critic.
-                loss = loss + weight * value.clamp_min(0.0).sum()
+                loss = loss + term.weight * value.clamp_min(0.0).sum()
         if self.targeted_weight and prop is not None:
             g = torch.softmax(prop, dim=2)[:, :, 1].clamp(*_PROPENSITY_CLIP)
             tf = t.to(fact.dtype)

@@ -64,11 +64,12 @@ class LoopedPenalty(MemberPenalty):
     def _b(b, m):
         return b if b.ndim == 1 else b[m]
 
-    def forward(self, a, b):
-        return torch.stack([p(a[m], self._b(b, m)) for m, p in enumerate(self.copies)])
+    def forward(self, a, b, **kwargs):
+        return torch.stack([p(a[m], self._b(b, m), **kwargs)
+                            for m, p in enumerate(self.copies)])
 
-    def learning_loss(self, a, b):
-        return torch.stack([p.learning_loss(a[m], self._b(b, m))
+    def learning_loss(self, a, b, **kwargs):
+        return torch.stack([p.learning_loss(a[m], self._b(b, m), **kwargs)
                             for m, p in enumerate(self.copies)]).sum()
 
 

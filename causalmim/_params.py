@@ -61,12 +61,18 @@ COMMON_CONSTRAINTS = {
     "bootstrap": ["boolean"],
     "verbose": ["verbose"],
     "callbacks": [list, tuple, None],
+    "fairness_penalty": ["no_validation"],  # replaced below (needs the penalty registry)
+    "fairness_penalty_params": [dict, None],
+    "fairness_weight": [non_negative()],
 }
 
 
 def penalty_constraints(name):
     """Constraints of a penalty parameter ``name`` and of its ``name + "_params"`` dict."""
     return {name: _penalty_constraint(), f"{name}_params": [dict, None]}
+
+
+COMMON_CONSTRAINTS.update(penalty_constraints("fairness_penalty"))
 
 
 COMMON_DOC = """
@@ -123,6 +129,14 @@ COMMON_DOC = """
         0 silent, 1 a table per epoch, 2 also a progress bar per epoch.
     callbacks : list of skorch callbacks, optional
         Extra callbacks for the internal skorch net (e.g. Optuna's ``SkorchPruningCallback``).
+    fairness_penalty : str, class or Penalty instance
+        Dependence measure between the representation the outcome heads read and the
+        sensitive attribute ``s`` of ``fit(..., sensitive=s)``; default ``"iwclub"``
+        (importance-weighted CLUB, with weights that give every group of ``s`` an equal share).
+    fairness_penalty_params : dict, optional
+        Its constructor parameters (``fairness_penalty__<name>`` in ``set_params``).
+    fairness_weight : float
+        Weight of the fairness penalty; 0 (the default) switches it off.
 """
 
 ATTRS_DOC = """

@@ -51,6 +51,10 @@ def save_estimator(est, path):
         "feature_names_json": json.dumps(
             None if not hasattr(est, "feature_names_in_") else list(est.feature_names_in_)),
         "history_json": json.dumps(list(est.history_), default=_plain),
+        "sensitive_json": json.dumps(
+            [getattr(est, "sensitive_kind_", None),
+             None if getattr(est, "sensitive_groups_", None) is None
+             else np.asarray(est.sensitive_groups_).tolist()], default=_plain),
         "x_mean": torch.as_tensor(est.x_mean_), "x_scale": torch.as_tensor(est.x_scale_),
         "y_mean": float(est.y_mean_), "y_scale": float(est.y_scale_),
         "train_ate": torch.as_tensor(np.asarray(est._train_ate_, dtype=np.float64)),
@@ -129,6 +133,9 @@ def load(path, device=None):
     est.y_mean_, est.y_scale_ = state["y_mean"], state["y_scale"]
     ate = state["train_ate"].numpy()
     est._train_ate_ = ate if ate.ndim else float(ate)
+    kind, groups = json.loads(state.get("sensitive_json", "[null, null]"))
+    est.sensitive_kind_ = kind
+    est.sensitive_groups_ = None if groups is None else np.asarray(groups)
     shares = np.full(len(est.classes_), 1.0 / len(est.classes_))
     net = est._build_net(est.n_features_in_, shares)
     net.initialize()

@@ -17,6 +17,7 @@ from ._base import _BaseCausalEstimator
 from ._inspection import DisentangledMixin
 from ._params import non_negative, penalty_constraints, positive_int
 from ._persistence import load
+from ._terms import PenaltyTerm
 
 __all__ = [
     "TARNetRegressor",
@@ -58,7 +59,8 @@ class TARNetRegressor(_BaseCausalEstimator):
                  batch_size=128,
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2, patience=40,
                  outcome="continuous", control=None, device="auto", random_state=None,
-                 n_ensemble=1, bootstrap=False, verbose=0, callbacks=None):
+                 n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
+                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0):
         _assign(self, locals())
 
 
@@ -95,12 +97,13 @@ class CFRNetRegressor(_BaseCausalEstimator):
                  epoch_size=10_000, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
-                 callbacks=None):
+                 callbacks=None, fairness_penalty="iwclub", fairness_penalty_params=None,
+                 fairness_weight=0.0):
         _assign(self, locals())
 
     def _penalty_terms(self):
-        return [("balance", "phi", "t", self.balance_weight, self.balance_penalty,
-                 "balance_penalty")]
+        return [PenaltyTerm("balance", "phi", "t", self.balance_weight, self.balance_penalty,
+                            "balance_penalty", partner="arms")]
 
 
 class DragonNetRegressor(_BaseCausalEstimator):
@@ -132,7 +135,8 @@ class DragonNetRegressor(_BaseCausalEstimator):
                  weight_decay=1e-4, batch_size=128,
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
-                 random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None):
+                 random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
+                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0):
         _assign(self, locals())
 
     def _architecture(self):
@@ -193,7 +197,8 @@ class DRCFRRegressor(DisentangledMixin, _BaseCausalEstimator):
                  weight_decay=1e-4, batch_size=128,
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
-                 random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None):
+                 random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
+                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0):
         _assign(self, locals())
 
     def _architecture(self):
@@ -205,8 +210,8 @@ class DRCFRRegressor(DisentangledMixin, _BaseCausalEstimator):
                 "importance_weighting": bool(self.importance_weighting)}
 
     def _penalty_terms(self):
-        return [("balance", "upsilon", "t", self.balance_weight, self.balance_penalty,
-                 "balance_penalty")]
+        return [PenaltyTerm("balance", "upsilon", "t", self.balance_weight,
+                            self.balance_penalty, "balance_penalty", partner="arms")]
 
 
 class CausalMIMRegressor(DRCFRRegressor):
@@ -285,7 +290,8 @@ class CausalMIMRegressor(DRCFRRegressor):
                  epoch_size=10_000, max_epochs=500,
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
-                 callbacks=None):
+                 callbacks=None, fairness_penalty="iwclub", fairness_penalty_params=None,
+                 fairness_weight=0.0):
         _assign(self, locals())
 
     def _architecture(self):
@@ -299,6 +305,6 @@ class CausalMIMRegressor(DRCFRRegressor):
     def _penalty_terms(self):
         pairs = [("gamma", "delta"), ("delta", "upsilon"), ("gamma", "upsilon")]
         return super()._penalty_terms() + [
-            (f"mi_{a}_{b}", a, b, self.mi_weight, self.mi_penalty, "mi_penalty")
+            PenaltyTerm(f"mi_{a}_{b}", a, b, self.mi_weight, self.mi_penalty, "mi_penalty")
             for a, b in pairs]
 

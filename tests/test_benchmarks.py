@@ -213,3 +213,14 @@ def test_mi_estimators_script(tmp_path):
     md = (tmp_path / "mi_estimators_quick.md").read_text()
     assert "Commit:" in md and "| d | rho | true MI |" in md
     assert sum(line.startswith("| 1 | ") for line in md.splitlines()) >= 2
+
+
+@pytest.mark.slow
+def test_bp_script(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(BENCHMARKS / "bp.py"), "--quick", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    md = next(tmp_path.glob("bp*.md")).read_text()
+    assert "Commit:" in md and "MIME" in md
+    assert list(tmp_path.glob("bp*.png"))

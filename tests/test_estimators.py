@@ -110,7 +110,7 @@ def test_routed_penalty_params_reach_the_penalty(data):
     assert critic.get_params()["hidden"] == 6
     with pytest.raises(ValueError, match="mi_penalty__"):
         make(CausalMIMRegressor).set_params(mip__hidden=3)
-    with pytest.raises(ValueError, match="routed penalty parameters: none"):
+    with pytest.raises(ValueError, match="routed penalty parameters: fairness_penalty__<param>"):
         TARNetRegressor().set_params(mi_penalty__hidden=3)
     with pytest.raises(TypeError):
         TARNetRegressor(critic__hidden=3)  # no **kwargs in __init__ (scikit-learn's rule)
