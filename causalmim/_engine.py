@@ -41,6 +41,8 @@ its own optimizer ``critic_optimizer_``) so that they move to the device and per
 
 from __future__ import annotations
 
+import re
+import sys
 import warnings
 
 import numpy as np
@@ -53,6 +55,7 @@ from torch import nn
 
 from .exceptions import TrainingDivergedError, UnstableTrainingWarning
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A training loss this many times the first epoch's is an explosion worth a warning.
 EXPLOSION_FACTOR = 1e3
 # DR-CFR importance weights: the learned propensity is clipped to this range before inverting.
@@ -130,6 +133,17 @@ class _Batches:
             arms = t_sorted[start:stop]
             rows = index[start:stop]
             yield {k: v[rows] for k, v in self.data.items()}, bool(arms.min() != arms.max())
+
+
+class _PrintLog(PrintLog):
+    """skorch's epoch table, without terminal colour codes when stdout is not a terminal
+    (a log file, a notebook's captured output, CI)."""
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not getattr(sys.stdout, "isatty", lambda: False)():
+            text = _ANSI.sub("", text)
+        return text
 
 
 class MemberEarlyStopping(Callback):
@@ -212,7 +226,7 @@ class CausalNet(NeuralNet):
     def get_default_callbacks(self):
         # Losses are recorded per epoch by the engine itself (no per-batch host sync).
         return [("epoch_timer", EpochTimer()),
-                ("print_log", PrintLog(keys_ignored=["valid_losses"]))]
+                ("print_log", _PrintLog(keys_ignored=["valid_losses"]))]
 
     def initialize_module(self):
         super().initialize_module()

@@ -132,6 +132,12 @@ def test_verbose_log_has_no_terminal_colour_codes(data):
     log = buf.getvalue()
     assert "train_loss" in log and "valid_loss" in log
     assert "\x1b[" not in log
+    # a best-epoch value, which skorch colours, comes out plain when stdout is not a terminal
+    from causalmim._engine import _PrintLog
+
+    row = {"valid_loss": 0.5, "valid_loss_best": True}
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert _PrintLog().format_row(row, "valid_loss", color="\x1b[32m") == "0.5000"
 
 
 # ------------------------------------------------------------------ 4. conformance
