@@ -7,6 +7,7 @@ from .estimators import (
     CFRNetRegressor,
     DragonNetRegressor,
     DRCFRRegressor,
+    ParallelMIMRegressor,
     TARNetRegressor,
     load,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "CFRNetRegressor",
     "DRCFRRegressor",
     "DragonNetRegressor",
+    "ParallelMIMRegressor",
     "TARNetRegressor",
     "TrainingDivergedError",
     "UnstableTrainingWarning",

@@ -53,6 +53,8 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = dict(COMMON_CONSTRAINTS)
+    #: The network class the preset's ``_architecture`` configures.
+    _network = CausalNetwork
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -222,7 +224,7 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
 
     def _build_net(self, n_features, arm_shares, early_stopping=False, shuffle_seed=0):
         n_arms, n_members = len(arm_shares), self.n_ensemble
-        module = CausalNetwork(
+        module = self._network(
             n_features, n_arms, rep_units=self.rep_units, rep_layers=self.rep_layers,
             head_units=self.head_units, head_layers=self.head_layers,
             activation=self.activation, dropout=self.dropout, n_members=n_members,

@@ -15,7 +15,8 @@ Loss of member m on a batch (the engine minimizes the sum over members, so that 
 gradient is the one it would have alone):
 
 * factual loss on the observed arm (squared error, or log-loss for binary outcomes), weighted
-  by ``wm`` and, optionally, by DR-CFR's importance weights;
+  by ``wm`` and, optionally, by DR-CFR's importance weights; a network with parallel paths
+  (``path_outcomes`` in its output) has each path's factual loss, averaged over the paths;
 * propensity cross-entropy (``propensity_weight``);
 * dependence penalties (``penalty_terms``, :class:`causalmim._terms.PenaltyTerm`):
   ``weight * critic_[name](inputs[a], inputs[b])`` where ``b`` is a factor, the arms ``"t"``
@@ -406,7 +407,13 @@ class CausalNet(NeuralNet):
         t, y = data["t"], data["y"]
         w = data["wm"].T  # (M, n)
         outcomes, prop = out["outcomes"], out["propensity"]
-        per_unit, fact = self._factual(outcomes, t, y)
+        paths = out.get("path_outcomes")
+        if paths is None:
+            per_unit, fact = self._factual(outcomes, t, y)
+        else:  # parallel paths: each path's own factual loss, averaged over the paths
+            m, p, n, k = paths.shape
+            per_unit, fact = self._factual(paths.reshape(m * p, n, k), t, y)
+            per_unit = per_unit.view(m, p, n).mean(1)
         weights = w
         if self.importance_weighting and prop is not None:
             weights = w * self._importance_weights(prop.detach(), t)

@@ -158,3 +158,58 @@ class CausalNetwork(nn.Module):
             zp = torch.cat([factors[f] for f in self.propensity_inputs], dim=-1)
             out["propensity"] = self.propensity_head(zp)
         return out
+
+
+class ParallelNetwork(nn.Module):
+    """Parallel representation paths of one shared network (``ParallelMIMRegressor``).
+
+    ``x -> [shared trunk] -> concat(h, prefix_k) -> shared representation network -> path k``
+    for ``n_paths`` learnable prefixes ``prefix_k`` (the paths differ only by their prefix),
+    then per-path outcome heads (one per arm). All paths of all ``n_members`` members are
+    computed in one pass (the paths ride along the rows of one batched product).
+
+    ``forward(x)`` returns the dict of :class:`CausalNetwork` with ``factors`` holding each
+    path's representation (``"path0"``, ...), ``outcomes`` the average over the paths (what
+    the model predicts), and ``path_outcomes`` (M, P, n, K), each path's own outcomes, which
+    the engine supervises path by path.
+    """
+
+    def __init__(self, n_features, n_arms, *, n_paths=4, prefix_units=8, trunk_units=100,
+                 trunk_layers=1, rep_units=100, rep_layers=2, head_units=100, head_layers=2,
+                 activation="elu", dropout=0.0, n_members=1, outcome_inputs=None):
+        super().__init__()
+        self.n_arms, self.n_members, self.n_paths = n_arms, n_members, n_paths
+        self.factor_names = tuple(f"path{k}" for k in range(n_paths))
+        self.outcome_inputs = self.factor_names
+        self.propensity_inputs = None
+        d = n_features
+        self.trunk = None
+        if trunk_layers:
+            self.trunk = MemberMLP(d, trunk_units, trunk_layers, n_members=n_members,
+                                   activation=activation, dropout=dropout)
+            d = trunk_units
+        self.prefix = nn.Parameter(torch.randn(n_members, n_paths, prefix_units))
+        self.paths = MemberMLP(d + prefix_units, rep_units, rep_layers, n_members=n_members,
+                               activation=activation, dropout=dropout)
+        self.outcome_heads = MemberMLP(rep_units, head_units, head_layers, out_features=1,
+                                       n_members=n_members * n_paths * n_arms,
+                                       activation=activation, dropout=dropout)
+        self.epsilon = None
+
+    def forward(self, x):
+        m, p, n, k = self.n_members, self.n_paths, x.shape[0], self.n_arms
+        h = x.unsqueeze(0).expand(m, -1, -1)
+        if self.trunk is not None:
+            h = self.trunk(h)
+        prefix = self.prefix[:, :, None, :].expand(-1, -1, n, -1)
+        h = torch.cat([h.unsqueeze(1).expand(-1, p, -1, -1), prefix], dim=-1)
+        reps = self.paths(h.reshape(m, p * n, -1)).view(m, p, n, -1)
+        z = reps.unsqueeze(2).expand(-1, -1, k, -1, -1).reshape(m * p * k, n, -1)
+        path_outcomes = self.outcome_heads(z).view(m, p, k, n).transpose(2, 3)
+        return {"factors": dict(zip(self.factor_names, reps.unbind(1), strict=True)),
+                "outcomes": path_outcomes.mean(1), "path_outcomes": path_outcomes,
+                "propensity": None, "epsilon": None}
+
+    def predict_outcomes(self, x):
+        """The outcomes averaged over the paths (M, n, K)."""
+        return self.forward(x)["outcomes"]

@@ -15,6 +15,7 @@ from causalmim import (
     CFRNetRegressor,
     DragonNetRegressor,
     DRCFRRegressor,
+    ParallelMIMRegressor,
     TARNetRegressor,
     load,
 )
@@ -29,6 +30,7 @@ INIT_PARAMS = {
     DragonNetRegressor: {"targeted_regularization": True},
     DRCFRRegressor: {},
     CausalMIMRegressor: {"trunk_units": 8, "mi_penalty_params": {"hidden": 8}},
+    ParallelMIMRegressor: {"n_paths": 2, "trunk_units": 8, "mi_penalty_params": {"hidden": 8}},
 }
 ESTIMATORS = list(INIT_PARAMS)
 IDS = [cls.__name__ for cls in ESTIMATORS]

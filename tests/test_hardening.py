@@ -142,7 +142,7 @@ def test_verbose_log_has_no_terminal_colour_codes(data):
 
 # ------------------------------------------------------------------ 4. conformance
 @pytest.mark.parametrize("cls", [TARNetRegressor, CFRNetRegressor, DRCFRRegressor,
-                                 CausalMIMRegressor])
+                                 CausalMIMRegressor, causalmim.ParallelMIMRegressor])
 def test_regressor_tags_and_no_kwargs(cls):
     import inspect
 

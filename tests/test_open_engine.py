@@ -11,6 +11,7 @@ from causalmim import (
     CFRNetRegressor,
     DragonNetRegressor,
     DRCFRRegressor,
+    ParallelMIMRegressor,
     TARNetRegressor,
     load,
 )
@@ -20,8 +21,10 @@ from causalmim.datasets import make_disentangled
 TINY = dict(rep_units=8, rep_layers=1, head_units=8, head_layers=1, max_epochs=3,
             batch_size=64, patience=2, random_state=0, device="cpu")
 EXTRA = {CausalMIMRegressor: {"trunk_units": 8, "mi_penalty_params": {"hidden": 8}},
+         ParallelMIMRegressor: {"n_paths": 2, "trunk_units": 8},
          CFRNetRegressor: {"balance_penalty_params": {"n_iter": 5}}}
-ALL = [TARNetRegressor, CFRNetRegressor, DragonNetRegressor, DRCFRRegressor, CausalMIMRegressor]
+ALL = [TARNetRegressor, CFRNetRegressor, DragonNetRegressor, DRCFRRegressor, CausalMIMRegressor,
+       ParallelMIMRegressor]
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +169,41 @@ def test_a_strong_fairness_weight_lowers_the_held_out_mi():
         est.fit(X[train], t[train], y[train], sensitive=s[train])
         mi[weight] = est.fairness_report(X[test], s[test])["mi"]
     assert mi[1.0] < 0.8 * mi[0.0], mi
+
+
+# ------------------------------------------------------------------ parallel paths
+def test_parallel_paths_one_pass_mean_prediction_and_spread(data):
+    est = ParallelMIMRegressor(**TINY, n_paths=3, trunk_units=8, n_ensemble=2,
+                               mi_penalty_params={"hidden": 8})
+    est.fit(data.X, data.t, data.y)
+    module = est.net_.module_
+    assert module.n_paths == 3 and module.prefix.shape[:2] == (2, 3)
+    assert set(est.net_.critic_) == {"mi_path0_path1", "mi_path0_path2", "mi_path1_path2"}
+    paths = est.path_effects(data.X)
+    assert paths.shape == (3, len(data.X))
+    assert not np.allclose(paths[0], paths[1])  # the prefixes make the paths differ
+    np.testing.assert_allclose(paths.mean(axis=0), est.predict(data.X), rtol=1e-5, atol=1e-6)
+    spread = est.effect_std(data.X)
+    assert isinstance(spread, pd.Series)
+    np.testing.assert_allclose(spread, paths.std(axis=0, ddof=1))
+    with pytest.raises(ValueError, match="'n_paths' parameter"):
+        ParallelMIMRegressor(n_paths=1).fit(data.X, data.t, data.y)
+
+
+def test_each_path_is_supervised_on_its_own(data):
+    # The engine's factual loss is the mean of the paths' own losses, not the loss of their
+    # average: with one path far off, the two differ.
+    est = ParallelMIMRegressor(**TINY, n_paths=2, trunk_units=8, mi_weight=0.0)
+    est.fit(data.X, data.t, data.y)
+    net = est.net_
+    x = torch.as_tensor(np.asarray(data.X, dtype=np.float32)[:32])
+    out = net.module_(x)
+    out["path_outcomes"] = out["path_outcomes"].detach().clone()
+    out["path_outcomes"][:, 0] += 10.0
+    out["outcomes"] = out["path_outcomes"].mean(1)
+    batch = {"x": x, "t": torch.as_tensor(np.asarray(data.t)[:32]).long(),
+             "y": torch.zeros(32), "wm": torch.ones(32, 1), "vm": torch.zeros(32, 1)}
+    net._penalty_sums = {}
+    per_path = float(net._training_loss(out, batch, two_arms=True))
+    averaged = dict(out, path_outcomes=None)
+    assert per_path > float(net._training_loss(averaged, batch, two_arms=True)) + 10
