@@ -224,3 +224,16 @@ def test_bp_script(tmp_path):
     md = next(tmp_path.glob("bp*.md")).read_text()
     assert "Commit:" in md and "MIME" in md
     assert list(tmp_path.glob("bp*.png"))
+
+
+@pytest.mark.slow
+def test_fairness_script(tmp_path, data_home):
+    _run("fairness.py", tmp_path, data_home, "--quick", "--jobs", "1")
+    md, result = _check_files(tmp_path, "fairness_quick", ["fairness_quick_tradeoff.png"])
+    rows = result["rows"]
+    assert not [r for r in rows if r.get("error")]
+    assert {r["data"] for r in rows} == {"proxy", "jobs"}
+    assert {r["config"] for r in rows} == {"none", "iwclub", "club", "hsic",
+                                           "iwclub, default critic"}
+    assert all(np.isfinite(r["mi"]) for r in rows)
+    assert "## Jobs, s = black" in md
