@@ -237,3 +237,17 @@ def test_fairness_script(tmp_path, data_home):
                                            "iwclub, default critic"}
     assert all(np.isfinite(r["mi"]) for r in rows)
     assert "## Jobs, s = black" in md
+
+
+@pytest.mark.slow
+def test_parallel_script(tmp_path, data_home):
+    _run("parallel.py", tmp_path, data_home, "--quick", "--jobs", "1", "--growth-n", "1000")
+    md, result = _check_files(tmp_path, "parallel_quick", [])
+    rows = result["rows"]
+    assert not [r for r in rows if r.get("error")]
+    assert {r["data"] for r in rows} == {"ihdp", "worlds", "growth"}
+    for r in rows:
+        assert r["pehe_out"] > 0 and r["seconds"] > 0
+        if r["model"].startswith("ParallelMIM"):
+            assert 0 <= r["path_dcor"] <= 1 and np.isfinite(r["path_mi"])
+    assert "Fit time ParallelMIM-K4 / CausalMIM" not in md  # neither model in --quick

@@ -1,0 +1,191 @@
+"""Parallel paths against ensembles: accuracy, fit time and the MI between paths.
+
+Models on the same splits: ``ParallelMIMRegressor`` with K = 2, 4 and 8 paths (defaults
+otherwise), ``ParallelMIM-K4, mi_weight=0`` (the same network without the penalty), CausalMIM
+with ``n_ensemble=K`` (K members trained together), TARNet and CausalMIM with defaults.
+
+Data: IHDP-100 replications ``1 .. --reps`` (official 672 / 75 split, out-of-sample
+sqrt(PEHE) and eps_ATE), the disentangled worlds ``make_disentangled(2000, random_state=s)``
+for ``s < --seeds`` (first 1,500 units to train, the rest to score) and, with
+``--growth-n``, one user-growth campaign (``make_user_growth``, binary conversions, first 70%
+to train). For the parallel models, the MI between paths: for every pair of paths, a CLUB
+critic fitted after the fact on half of the held-out rows and evaluated on the other half,
+averaged over the pairs.
+
+Usage::
+
+    python benchmarks/parallel.py                       # 50 IHDP reps, 10 worlds, 2 processes
+    python benchmarks/parallel.py --reps 10 --seeds 3   # a smaller run
+    python benchmarks/parallel.py --quick               # smoke test: writes parallel_quick.*
+"""
+
+import time
+
+import _common as C
+import numpy as np
+
+MODELS = ("ParallelMIM-K2", "ParallelMIM-K4", "ParallelMIM-K8", "ParallelMIM-K4-mi0",
+          "CausalMIM-ens2", "CausalMIM-ens4", "CausalMIM-ens8", "TARNet", "CausalMIM")
+QUICK = {"reps": 1, "seeds": 1, "models": ("ParallelMIM-K2", "ParallelMIM-K4-mi0",
+                                           "CausalMIM-ens2", "TARNet")}
+KEYS = ("pehe_out", "ate_out", "path_mi", "path_dcor", "seconds")
+
+
+def make(name, seed, max_epochs, outcome="continuous"):
+    from causalmim import CausalMIMRegressor, ParallelMIMRegressor, TARNetRegressor
+
+    params = dict(random_state=seed, outcome=outcome)
+    if max_epochs is not None:
+        params["max_epochs"] = max_epochs
+    if name.startswith("ParallelMIM"):
+        k = int(name.split("-K")[1].split("-")[0])
+        extra = {"mi_weight": 0.0} if name.endswith("mi0") else {}
+        return ParallelMIMRegressor(n_paths=k, **params, **extra)
+    if name.startswith("CausalMIM-ens"):
+        return CausalMIMRegressor(n_ensemble=int(name.split("ens")[1]), **params)
+    return {"TARNet": TARNetRegressor, "CausalMIM": CausalMIMRegressor}[name](**params)
+
+
+def path_mi(est, X, seed=0):
+    """Mean over path pairs of a CLUB estimate of MI(Z_k; Z_l) on held-out rows (nats), and
+    of their distance correlation (0: independent, 1: one a similarity transform of the
+    other)."""
+    import torch
+
+    from causalmim.penalties import fit_critic, get_penalty
+
+    Xs = est._standardize(X)
+    module = est.net_.module_
+    module.eval()
+    with torch.no_grad():
+        factors = module(torch.as_tensor(Xs, dtype=torch.float32))["factors"]
+    z = [((f - f.mean(-2, keepdim=True)) / (f.std(-2, keepdim=True) + 1e-5))[0]
+         for f in factors.values()]
+    order = np.random.default_rng(seed).permutation(len(Xs))
+    a, b = order[:len(order) // 2], order[len(order) // 2:]
+    values, dcor = [], []
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for i in range(len(z)):
+            for j in range(i + 1, len(z)):
+                critic = get_penalty("club", dim_a=z[i].shape[1], dim_b=z[j].shape[1])
+                fit_critic(critic, z[i][a], z[j][a])
+                with torch.no_grad():
+                    values.append(float(critic(z[i][b], z[j][b])))
+                    dcor.append(float(get_penalty("dcor")(z[i][b], z[j][b])))
+    return float(np.mean(values)), float(np.mean(dcor))
+
+
+def run_one(task):
+    from causalmim.metrics import ate_error, sqrt_pehe
+
+    name, (data, unit), seed, max_epochs = task
+    row = {"model": name, "data": data, "unit": unit}
+    outcome = "binary" if data == "growth" else "continuous"
+    if data == "ihdp":
+        from causalmim.datasets import load_ihdp
+
+        rep = load_ihdp(replications=[unit])[0]
+        train = (rep.train.x, rep.train.t, rep.train.yf)
+        X_test, tau = rep.test.x, rep.test.mu1 - rep.test.mu0
+    else:
+        if data == "worlds":
+            from causalmim.datasets import make_disentangled
+
+            d = make_disentangled(n=2000, random_state=unit)
+            cut = 1500
+        else:
+            from causalmim.datasets import make_user_growth
+
+            d = make_user_growth(n=unit, random_state=0)
+            cut = int(0.7 * unit)
+        X = np.asarray(d.X, dtype=float)
+        truth = d.tau if data == "worlds" else d.uplift
+        t, y = np.asarray(d.t), np.asarray(d.y, dtype=float)
+        tau_all = np.asarray(truth, dtype=float).reshape(len(y), -1)[:, 0]
+        train = (X[:cut], t[:cut], y[:cut])
+        X_test, tau = X[cut:], tau_all[cut:]
+    est = make(name, seed, max_epochs, outcome)
+    value, error = C.guarded(C.fit_effects, est, train, [X_test])
+    if error is not None:
+        row["error"] = error
+        return row
+    (tau_hat,), seconds = value
+    row.update(pehe_out=sqrt_pehe(tau, tau_hat), ate_out=ate_error(tau, tau_hat),
+               seconds=seconds)
+    if name.startswith("ParallelMIM"):
+        row["path_mi"], row["path_dcor"] = path_mi(est, X_test[:4000], seed)
+    return row
+
+
+def section(rows, data, title, models):
+    lines = []
+    for m in models:
+        sel = [r for r in rows if r["data"] == data and r["model"] == m and not r.get("error")]
+        if not sel:
+            continue
+        cells = [C.fmt(*C.mean_se([r.get(k) for r in sel]), digits=3) for k in KEYS[:4]]
+        med = np.median([r["seconds"] for r in sel])
+        lines.append([m, *cells, f"{med:.1f}", str(len(sel))])
+    header = ["model", "√PEHE out", "ε_ATE out", "MI between paths (CLUB, nats)",
+              "distance correlation between paths", "median fit s", "runs"]
+    return f"## {title}\n\n" + C.markdown_table(header, lines)
+
+
+def ratios(rows, data):
+    """Median over units of the per-unit fit-time ratio ParallelMIM-K4 / CausalMIM."""
+    out = []
+    for unit in sorted({r["unit"] for r in rows if r["data"] == data}):
+        by = {r["model"]: r for r in rows if r["data"] == data and r["unit"] == unit
+              and not r.get("error")}
+        if "ParallelMIM-K4" in by and "CausalMIM" in by:
+            out.append(by["ParallelMIM-K4"]["seconds"] / by["CausalMIM"]["seconds"])
+    return float(np.median(out)) if out else None
+
+
+def main(argv=None):
+    p = C.parser(__doc__.splitlines()[0], default_jobs=2)
+    p.add_argument("--reps", type=int, default=50, help="IHDP replications 1..REPS (0: none)")
+    p.add_argument("--seeds", type=int, default=10, help="disentangled worlds 0..SEEDS-1")
+    p.add_argument("--growth-n", type=int, default=0, help="user-growth rows (0: none)")
+    p.add_argument("--quick", action="store_true", help="smoke test: writes parallel_quick.*")
+    args = p.parse_args(argv)
+    if args.data_home:
+        import os
+
+        os.environ["CAUSALMIM_DATA_HOME"] = str(args.data_home)
+    models = tuple(args.models or (QUICK["models"] if args.quick else MODELS))
+    reps = QUICK["reps"] if args.quick else args.reps
+    seeds = QUICK["seeds"] if args.quick else args.seeds
+    if args.quick and args.max_epochs is None:
+        args.max_epochs = 3
+    units = ([("ihdp", r) for r in range(1, reps + 1)] + [("worlds", s) for s in range(seeds)]
+             + ([("growth", args.growth_n)] if args.growth_n else []))
+    started = time.perf_counter()
+    rows = C.run_models(run_one, units, models, args, unit_id=lambda u: u[1] % 1000,
+                        desc="parallel fits")
+    env = C.environment(started)
+    sections = ["## Protocol\n\n" + __doc__.split("\n\n", 1)[1].split("Usage::")[0].strip()]
+    note = C.trial_note(args)
+    if note:
+        sections.insert(0, f"**{note}**")
+    for data, title in (("ihdp", f"IHDP-100, replications 1-{reps}"),
+                        ("worlds", f"Disentangled worlds, seeds 0-{seeds - 1}"),
+                        ("growth", f"User growth, {args.growth_n} rows")):
+        if any(r["data"] == data for r in rows):
+            r = ratios(rows, data)
+            sections.append(section(rows, data, title, models) + (
+                f"\n\nFit time ParallelMIM-K4 / CausalMIM (median over units): {r:.2f} "
+                f"(target ≤ 1.5) {'✓' if r <= 1.5 else '✗'}" if r is not None else ""))
+    failures = [r for r in rows if r.get("error")]
+    if failures:
+        sections.append("## Failures\n\n" + "\n".join(
+            f"- {r['data']} {r['unit']} {r['model']}: {r['error']}" for r in failures))
+    stem = "parallel_quick" if args.quick else "parallel"
+    md, js = C.write_results(args.out, stem, "Parallel paths against ensembles", sections,
+                             {"rows": rows}, env)
+    print(f"wrote {md} and {js} in {env['wall_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
