@@ -28,7 +28,7 @@ from . import _persistence
 from ._engine import CausalNet, MemberEarlyStopping, eval_chunk, fused_adam_kwargs
 from ._fairness import FairnessMixin
 from ._nn import CausalNetwork
-from ._params import ATTRS_DOC, COMMON_CONSTRAINTS, COMMON_DOC, split_routed
+from ._params import ATTRS_DOC, COMMON_CONSTRAINTS, COMMON_DOC, DOC_BLOCKS, split_routed
 from ._validation import (
     check_arms,
     check_device,
@@ -59,7 +59,8 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__doc__ and "{common}" in cls.__doc__:
-            cls.__doc__ = cls.__doc__.format(common=COMMON_DOC.rstrip(), attrs=ATTRS_DOC.rstrip())
+            cls.__doc__ = cls.__doc__.format(common=COMMON_DOC.rstrip(), attrs=ATTRS_DOC.rstrip(),
+                                             **DOC_BLOCKS)
         if not cls.__name__.startswith("_"):
             _persistence.REGISTRY[cls.__name__] = cls
 
@@ -341,6 +342,18 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
         if self.outcome == "binary":
             return 1.0 / (1.0 + np.exp(-raw))
         return raw * self.y_scale_ + self.y_mean_
+
+    def _network_output(self, X):
+        """The network's whole output dict on ``X`` (evaluation mode, no gradient)."""
+        Xs = self._standardize(X)
+        module = self.net_.module_
+        device = next(module.parameters()).device
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            out = module(torch.as_tensor(Xs, dtype=torch.float32, device=device))
+        module.train(was_training)
+        return out
 
     def _forward(self, Xs):
         """Outcomes (n, K) averaged over the members."""

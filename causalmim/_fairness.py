@@ -86,17 +86,9 @@ class FairnessMixin:
     def representation(self, X):
         """The representation the outcome heads read, per member: (M, n, width), standardized
         as the penalties see it."""
-        Xs = self._standardize(X)
-        module = self.net_.module_
-        device = next(module.parameters()).device
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            x = torch.as_tensor(Xs, dtype=torch.float32, device=device)
-            factors = module(x)["factors"]
-            z = torch.cat([_standardize(factors[f]) for f in module.outcome_inputs], dim=-1)
-        module.train(was_training)
-        return z.cpu()
+        factors = self._network_output(X)["factors"]
+        inputs = self.net_.module_.outcome_inputs
+        return torch.cat([_standardize(factors[f]) for f in inputs], dim=-1).cpu()
 
     def fairness_report(self, X, sensitive, tau=None, *, random_state=0):
         """What the representation and the effects say about the groups of ``sensitive``.

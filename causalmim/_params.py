@@ -139,6 +139,17 @@ COMMON_DOC = """
         Weight of the fairness penalty; 0 (the default) switches it off.
 """
 
+#: Shared blocks of preset docstrings, by their ``{name}`` in the docstring.
+DOC_BLOCKS = {
+    "mi": """    mi_weight : float
+        Weight of the summed pairwise MI estimates.
+    critic_lr : float
+        Learning rate of the critics' own Adam optimizer.
+    critic_steps : int
+        Critic updates per network update.
+""",
+}
+
 ATTRS_DOC = """
     Attributes
     ----------

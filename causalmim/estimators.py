@@ -12,7 +12,6 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.utils._param_validation import Interval
 
 from ._base import _BaseCausalEstimator
@@ -31,6 +30,17 @@ __all__ = [
     "ParallelMIMRegressor",
     "load",
 ]
+
+
+# The MI penalty between representations and the shared trunk: CausalMIM and ParallelMIM.
+_MI_CONSTRAINTS = {
+    **penalty_constraints("mi_penalty"),
+    "mi_weight": [non_negative()],
+    "critic_lr": [Interval(Real, 0, None, closed="neither")],
+    "critic_steps": [positive_int()],
+    "trunk_units": [positive_int()],
+    "trunk_layers": [non_negative(Integral)],
+}
 
 
 def _assign(est, local_vars):
@@ -246,13 +256,7 @@ class CausalMIMRegressor(DRCFRRegressor):
         Constructor parameters of ``mi_penalty`` (e.g. ``{{"hidden": 64}}``);
         ``set_params(mi_penalty__hidden=64)`` sets one (the old route ``critic__hidden`` still
         works, with a FutureWarning).
-    mi_weight : float
-        Weight of the summed pairwise MI estimates.
-    critic_lr : float
-        Learning rate of the critics' own Adam optimizer.
-    critic_steps : int
-        Critic updates per network update.
-    trunk_units, trunk_layers : int
+{mi}    trunk_units, trunk_layers : int
         The shared trunk (0 layers: factor networks read X directly).
     balance_penalty : str, class or Penalty instance
         Dependence measure between the adjustment factor and the treatment.
@@ -277,12 +281,7 @@ class CausalMIMRegressor(DRCFRRegressor):
 
     _parameter_constraints: dict = {
         **DRCFRRegressor._parameter_constraints,
-        **penalty_constraints("mi_penalty"),
-        "mi_weight": [non_negative()],
-        "critic_lr": [Interval(Real, 0, None, closed="neither")],
-        "critic_steps": [positive_int()],
-        "trunk_units": [positive_int()],
-        "trunk_layers": [non_negative(Integral)],
+        **_MI_CONSTRAINTS,
     }
 
     def __init__(self, *, mi_penalty="vclub_s", mi_penalty_params=None, mi_weight=0.001,
@@ -341,13 +340,7 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
         Estimator of the MI between two paths' representations.
     mi_penalty_params : dict, optional
         Its constructor parameters (``mi_penalty__<name>`` in ``set_params``).
-    mi_weight : float
-        Weight of the summed pairwise MI estimates.
-    critic_lr : float
-        Learning rate of the critics' own Adam optimizer.
-    critic_steps : int
-        Critic updates per network update.
-    trunk_units, trunk_layers : int
+{mi}    trunk_units, trunk_layers : int
         The shared trunk before the prefixes (0 layers: the prefixes meet X directly).{common}
 {attrs}
 
@@ -364,14 +357,9 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
     _network = ParallelNetwork
     _parameter_constraints: dict = {
         **_BaseCausalEstimator._parameter_constraints,
-        **penalty_constraints("mi_penalty"),
+        **_MI_CONSTRAINTS,
         "n_paths": [Interval(Integral, 2, None, closed="left")],
         "prefix_units": [positive_int()],
-        "mi_weight": [non_negative()],
-        "critic_lr": [Interval(Real, 0, None, closed="neither")],
-        "critic_steps": [positive_int()],
-        "trunk_units": [positive_int()],
-        "trunk_layers": [non_negative(Integral)],
     }
 
     def __init__(self, *, n_paths=4, prefix_units=8, mi_penalty="vclub_s",
@@ -401,15 +389,7 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
     def path_effects(self, X):
         """Each path's effect of the first treated arm against control, averaged over the
         members: shape (n_paths, n)."""
-        Xs = self._standardize(X)
-        module = self.net_.module_
-        device = next(module.parameters()).device
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            out = module(torch.as_tensor(Xs, dtype=torch.float32, device=device))
-        module.train(was_training)
-        raw = out["path_outcomes"].cpu().double().numpy()  # (M, P, n, K)
+        raw = self._network_output(X)["path_outcomes"].cpu().double().numpy()  # (M, P, n, K)
         if self.outcome == "binary":
             raw = 1.0 / (1.0 + np.exp(-raw))
         else:
