@@ -52,16 +52,12 @@ def path_mi(est, X, seed=0):
     other)."""
     import torch
 
-    from causalmim.penalties import fit_critic, get_penalty
+    from causalmim._engine import _standardize
+    from causalmim.penalties import get_penalty, held_out_estimate
 
-    Xs = est._standardize(X)
-    module = est.net_.module_
-    module.eval()
-    with torch.no_grad():
-        factors = module(torch.as_tensor(Xs, dtype=torch.float32))["factors"]
-    z = [((f - f.mean(-2, keepdim=True)) / (f.std(-2, keepdim=True) + 1e-5))[0]
-         for f in factors.values()]
-    order = np.random.default_rng(seed).permutation(len(Xs))
+    factors = est._network_output(X)["factors"]
+    z = [_standardize(f)[0].cpu() for f in factors.values()]
+    order = np.random.default_rng(seed).permutation(len(X))
     a, b = order[:len(order) // 2], order[len(order) // 2:]
     values, dcor = [], []
     with torch.random.fork_rng():
@@ -69,9 +65,8 @@ def path_mi(est, X, seed=0):
         for i in range(len(z)):
             for j in range(i + 1, len(z)):
                 critic = get_penalty("club", dim_a=z[i].shape[1], dim_b=z[j].shape[1])
-                fit_critic(critic, z[i][a], z[j][a])
+                values.append(held_out_estimate(critic, z[i], z[j], a, b))
                 with torch.no_grad():
-                    values.append(float(critic(z[i][b], z[j][b])))
                     dcor.append(float(get_penalty("dcor")(z[i][b], z[j][b])))
     return float(np.mean(values)), float(np.mean(dcor))
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from ._terms import PenaltyTerm
-from ._validation import _MAX_FLOAT_ARMS, _as_1d, _check_finite, _preview
+from ._validation import _as_1d, _check_finite, _preview, continuous_values
 
 
 def check_sensitive(s, n_samples):
@@ -37,7 +37,7 @@ def check_sensitive(s, n_samples):
     elif pd.isna(s).any():
         raise ValueError("sensitive contains missing values (None/NaN); every unit needs a "
                          "value of the sensitive attribute.")
-    if s.dtype.kind == "f" and len(np.unique(s[s != np.round(s)])) > _MAX_FLOAT_ARMS:
+    if continuous_values(s) is not None:
         sd = s.std()
         if sd == 0:
             raise ValueError("sensitive is constant; it carries no information to remove.")
@@ -115,7 +115,7 @@ class FairnessMixin:
             * ``policy_gap``: for groups, the largest difference between the shares of each
               group that the policy ``tau_hat > 0`` treats.
         """
-        from .penalties import fit_critic, get_penalty
+        from .penalties import get_penalty, held_out_estimate
 
         Xv = self._validate_X(X)
         kind, groups, column = check_sensitive(sensitive, Xv.shape[0])
@@ -131,9 +131,7 @@ class FairnessMixin:
             torch.manual_seed(random_state)
             for m in range(z.shape[0]):
                 critic = get_penalty("club", dim_a=z.shape[2], **dims)
-                fit_critic(critic, z[m, fit_rows], b[fit_rows])
-                with torch.no_grad():
-                    estimates.append(float(critic(z[m, eval_rows], b[eval_rows])))
+                estimates.append(held_out_estimate(critic, z[m], b, fit_rows, eval_rows))
         effect = np.asarray(self.effect(Xv), dtype=float)
         out = {"mi": float(np.mean(estimates))}
         if kind == "groups":

@@ -26,6 +26,15 @@ __all__ = [
 _MAX_FLOAT_ARMS = 10
 
 
+def continuous_values(values):
+    """The distinct non-integer values of a float column when there are more than
+    ``_MAX_FLOAT_ARMS`` of them (a continuous column, not labels), else None."""
+    if values.dtype.kind != "f":
+        return None
+    fractional = np.unique(values[values != np.round(values)])
+    return fractional if len(fractional) > _MAX_FLOAT_ARMS else None
+
+
 def _preview(values, limit=5):
     """``[a, b, c, ...] (N in all)`` for messages about many values."""
     values = list(values)
@@ -205,13 +214,12 @@ def check_treatment_outcome(t, y, n_samples, *, binary_outcome=False):
 
 def check_arms(t, control=None, *, min_units=2):
     """Return the sorted arm labels (control first) and the integer arm index of each row."""
-    if t.dtype.kind == "f":
-        fractional = np.unique(t[t != np.round(t)])
-        if len(fractional) > _MAX_FLOAT_ARMS:
-            raise ValueError(
-                f"t looks continuous: {_preview(fractional)} distinct non-integer values. "
-                "Continuous treatments (doses, prices) are not supported yet; pass discrete arm "
-                "labels, e.g. t > threshold for two arms or pandas.cut(t, bins) for a few.")
+    fractional = continuous_values(t)
+    if fractional is not None:
+        raise ValueError(
+            f"t looks continuous: {_preview(fractional)} distinct non-integer values. "
+            "Continuous treatments (doses, prices) are not supported yet; pass discrete arm "
+            "labels, e.g. t > threshold for two arms or pandas.cut(t, bins) for a few.")
     classes = np.unique(t)
     if len(classes) < 2:
         raise ValueError(

@@ -70,7 +70,7 @@ from ._club import CLUB, IWCLUB, L1Out, VCLUBSample
 from ._critics import _GaussianQ as _GaussianQ
 from ._critics import _LinearPlusMLP as _LinearPlusMLP
 from ._critics import _SeparableCritic as _SeparableCritic
-from ._fit import fit_critic
+from ._fit import fit_critic, held_out_estimate
 from ._independence import HSIC, DistanceCorrelation
 from ._ipm import MMD, RBFMMD, LinearMMD, Wasserstein
 from ._ipm import _entropic_ot as _entropic_ot
@@ -93,6 +93,7 @@ __all__ = [
     "VCLUBSample",
     "Wasserstein",
     "fit_critic",
+    "held_out_estimate",
     "get_penalty",
 ]
 

@@ -220,3 +220,12 @@ def fit_critic(
     if stopper is not None:
         stopper.restore()
     return losses
+
+
+def held_out_estimate(penalty, a, b, fit_rows, eval_rows):
+    """Fit ``penalty``'s critic on the rows ``fit_rows`` of ``(a, b)`` (:func:`fit_critic`)
+    and return its estimate on the rows ``eval_rows`` as a float: a dependence measured after
+    the fact, on rows the critic has not seen."""
+    fit_critic(penalty, a[fit_rows], b[fit_rows])
+    with torch.no_grad():
+        return float(penalty(a[eval_rows], b[eval_rows]))
