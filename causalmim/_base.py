@@ -27,8 +27,10 @@ from torch import nn
 from . import _persistence
 from ._engine import CausalNet, MemberEarlyStopping, eval_chunk, fused_adam_kwargs
 from ._fairness import FairnessMixin
+from ._members import LoopedPenalty
 from ._nn import CausalNetwork
 from ._params import ATTRS_DOC, COMMON_CONSTRAINTS, COMMON_DOC, DOC_BLOCKS, split_routed
+from ._terms import TermGroup, fusable_groups
 from ._validation import (
     check_arms,
     check_device,
@@ -230,11 +232,25 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
             head_units=self.head_units, head_layers=self.head_layers,
             activation=self.activation, dropout=self.dropout, n_members=n_members,
             **self._architecture())
-        critics, terms = nn.ModuleDict(), []
-        outcome_inputs = self._architecture()["outcome_inputs"]
-        for term in self._penalty_terms() + self._fairness_terms():
-            critics[term.name] = self._member_critic(term, n_arms, len(outcome_inputs))
-            terms.append(term)
+        critics, groups = nn.ModuleDict(), []
+        n_outcome_inputs = len(self._architecture()["outcome_inputs"])
+        for candidate in fusable_groups(self._penalty_terms() + self._fairness_terms()):
+            fused = None
+            if len(candidate) > 1:  # one critic for the group, if the penalty is batched
+                fused = self._member_critic(candidate[0], n_arms, n_outcome_inputs,
+                                            n_members * len(candidate))
+                if isinstance(fused, LoopedPenalty):
+                    fused = None
+            if fused is not None:
+                group = TermGroup(candidate)
+                critics[group.name] = fused
+                groups.append(group)
+                continue
+            for term in candidate:
+                group = TermGroup((term,))
+                critics[group.name] = self._member_critic(term, n_arms, n_outcome_inputs,
+                                                          n_members)
+                groups.append(group)
         device = check_device(self.device)
         callbacks = []
         if self.verbose >= 2:
@@ -244,7 +260,7 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
         for i, cb in enumerate(self.callbacks or []):
             callbacks.append((f"user_{i}", cb))
         return CausalNet(
-            module, critic=critics, penalty_terms=tuple(terms),
+            module, critic=critics, penalty_terms=tuple(groups),
             criterion=nn.MSELoss, optimizer=torch.optim.Adam, lr=self.learning_rate,
             optimizer__weight_decay=self.weight_decay, batch_size=self.batch_size,
             **{f"optimizer__{k}": v for k, v in fused_adam_kwargs(device).items()},
@@ -254,8 +270,8 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
             outcome=self.outcome, arm_shares=tuple(float(s) for s in arm_shares),
             verbose=self.verbose, **self._loss_config())
 
-    def _member_critic(self, term, n_arms, n_outcome_inputs):
-        """The per-member critic of a :class:`~causalmim._terms.PenaltyTerm`."""
+    def _member_critic(self, term, n_arms, n_outcome_inputs, n_members):
+        """The critic of a :class:`~causalmim._terms.PenaltyTerm` for ``n_members`` members."""
         from . import penalties as _penalties
         from ._members import member_penalty
 
@@ -275,7 +291,7 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
         else:  # an instance: each member trains its own copy
             def make():
                 return copy.deepcopy(_penalties.get_penalty(spec))
-        return member_penalty(make, self.n_ensemble, dim_a, **dims)
+        return member_penalty(make, n_members, dim_a, **dims)
 
     def _member_weights(self, t_index, w, rng):
         """(n, M) training and validation weights of the members.

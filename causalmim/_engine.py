@@ -22,7 +22,9 @@ gradient is the one it would have alone):
   ``weight * critic_[name](inputs[a], inputs[b])`` where ``b`` is a factor, the arms ``"t"``
   or any per-row column of the data dict (e.g. ``"s"`` for ``sensitive=``), each member with
   its own critic (``causalmim._members``). Only terms on the arms are skipped on a batch that
-  holds one arm.
+  holds one arm. Terms that can share one batched critic (same penalty, parameters and
+  weight, between factors) arrive as one :class:`causalmim._terms.TermGroup` and are computed
+  as one penalty with their inputs stacked along the member axis.
   Penalties with a variational critic (CLUB and its relatives) have it fitted by its own
   optimizer in alternation (``train_step``);
 * DragonNet's targeted regularization (``targeted_weight``).
@@ -204,6 +206,10 @@ class CausalNet(NeuralNet):
     for continuous outcomes).
     """
 
+    # A negative penalty estimate contributes no gradient (see ``_training_loss``). A switch
+    # for experiments (benchmarks/ablation.py): at mi_weight=1 the clamp was never active.
+    CLAMP_PENALTIES = True
+
     def __init__(self, module, *args, critic=None, penalty_terms=(),
                  critic_optimizer=torch.optim.Adam, critic_lr=1e-3, critic_steps=1,
                  outcome="continuous", propensity_weight=0.0, importance_weighting=False,
@@ -346,17 +352,19 @@ class CausalNet(NeuralNet):
         return {"loss": loss, "y_pred": out}
 
     def _active_terms(self, two_arms, critic_only=False):
-        for term in self.penalty_terms:
-            if not term.weight or (term.needs_two_arms and not two_arms):
+        """The active term groups (:class:`causalmim._terms.TermGroup`) of this batch."""
+        for group in self.penalty_terms:
+            if not group.weight or (group.needs_two_arms and not two_arms):
                 continue  # a batch with one arm carries no signal on the treatment
-            if critic_only and not self.critic_[term.name].has_critic:
+            if critic_only and not self.critic_[group.name].has_critic:
                 continue
-            yield term
+            yield group
 
-    def _penalty_inputs(self, factors, data, terms, detach=False):
+    def _penalty_inputs(self, factors, data, groups, detach=False):
         """The inputs the terms read: standardized factors (and ``"outcome"``, the factors
         of the outcome heads concatenated), the arms and any per-row data column."""
         inputs = {k: _standardize(v.detach() if detach else v) for k, v in factors.items()}
+        terms = [term for group in groups for term in group.terms]
         if any(term.a == "outcome" for term in terms):
             inputs["outcome"] = torch.cat(
                 [inputs[f] for f in self.module_.outcome_inputs], dim=-1)
@@ -369,24 +377,30 @@ class CausalNet(NeuralNet):
                 inputs[term.b] = column
         return inputs
 
-    def _penalty(self, term, inputs, data, method="forward"):
-        critic = self.critic_[term.name]
+    def _penalty(self, group, inputs, data, method="forward"):
+        """The group's estimates (G * M,), term-major, or its critics' learning loss."""
+        critic = self.critic_[group.name]
         fn = critic if method == "forward" else critic.learning_loss
-        if term.weights is None:
-            return fn(inputs[term.a], inputs[term.b])
-        return fn(inputs[term.a], inputs[term.b], weights=data[term.weights])
+        if len(group.terms) == 1:
+            a, b = inputs[group.terms[0].a], inputs[group.terms[0].b]
+        else:  # one batched critic: the terms' inputs stacked along the member axis
+            a = torch.cat([inputs[term.a] for term in group.terms])
+            b = torch.cat([inputs[term.b] for term in group.terms])
+        if group.weights is None:
+            return fn(a, b)
+        return fn(a, b, weights=data[group.weights])
 
     def _critic_step(self, factors, data, two_arms):
         """Fit each penalty's variational critics on the current (detached) factors."""
         if self.critic_optimizer_ is None:
             return
-        terms = list(self._active_terms(two_arms, critic_only=True))
-        if not terms:
+        groups = list(self._active_terms(two_arms, critic_only=True))
+        if not groups:
             return
-        inputs = self._penalty_inputs(factors, data, terms, detach=True)
+        inputs = self._penalty_inputs(factors, data, groups, detach=True)
         for _ in range(self.critic_steps):
             self.critic_optimizer_.zero_grad(set_to_none=True)
-            loss = sum(self._penalty(term, inputs, data, "learning_loss") for term in terms)
+            loss = sum(self._penalty(group, inputs, data, "learning_loss") for group in groups)
             loss.backward()
             self.critic_optimizer_.step()
 
@@ -423,16 +437,19 @@ class CausalNet(NeuralNet):
             ce = F.cross_entropy(prop.reshape(m * n, k), t.repeat(m),
                                  reduction="none").view(m, n)
             loss = loss + self.propensity_weight * self._weighted_mean(ce, w).sum()
-        terms = list(self._active_terms(two_arms))
-        if terms:
-            inputs = self._penalty_inputs(out["factors"], data, terms)
-            for term in terms:
-                value = self._penalty(term, inputs, data)
-                self._penalty_sums[term.name] = (self._penalty_sums.get(term.name, 0.0)
-                                                 + value.detach().sum())
+        groups = list(self._active_terms(two_arms))
+        if groups:
+            inputs = self._penalty_inputs(out["factors"], data, groups)
+            for group in groups:
+                value = self._penalty(group, inputs, data)
+                per_term = value.detach().view(len(group.terms), -1).sum(1)
+                for term, v in zip(group.terms, per_term, strict=True):
+                    self._penalty_sums[term.name] = self._penalty_sums.get(term.name, 0.0) + v
                 # A dependence is never negative: a negative estimate is critic error,
                 # and minimizing it further would only chase the critic.
-                loss = loss + term.weight * value.clamp_min(0.0).sum()
+                if self.CLAMP_PENALTIES:
+                    value = value.clamp_min(0.0)
+                loss = loss + group.weight * value.sum()
         if self.targeted_weight and prop is not None:
             g = torch.softmax(prop, dim=2)[:, :, 1].clamp(*_PROPENSITY_CLIP)
             tf = t.to(fact.dtype)

@@ -36,6 +36,46 @@ class DisentangledMixin:
         imp = np.stack(cols, axis=1).astype(np.float64)
         return imp / np.clip(imp.sum(axis=0, keepdims=True), 1e-12, None)
 
+    def factor_dependence(self, X, *, random_state=0):
+        """How dependent the learned factors are on the rows ``X``, measured after the fact.
+
+        For each pair of factors (instrumental-confounding, confounding-adjustment,
+        instrumental-adjustment) and each member: a CLUB estimate of the mutual information
+        from a critic trained on half of the rows and evaluated on the other half (nats; an
+        upper bound up to the critic's fit, so near 0 or below means no dependence the critic
+        can find), and the distance correlation on the evaluation half (no critic; 0 for
+        independent factors, 1 when one is a similarity transform of the other). The factors
+        are standardized as the training penalties see them. Use held-out rows: the penalty
+        saw the training rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per factor pair, columns ``mi`` and ``dcor`` (means over the members).
+        """
+        from ._engine import _standardize
+        from .penalties import get_penalty, held_out_estimate
+
+        check_is_fitted(self, "net_")
+        factors = self._network_output(X)["factors"]
+        z = {k: _standardize(v).cpu() for k, v in factors.items()}
+        order = np.random.default_rng(random_state).permutation(z["gamma"].shape[1])
+        fit_rows, eval_rows = order[:len(order) // 2], order[len(order) // 2:]
+        rows = {}
+        with torch.random.fork_rng():
+            torch.manual_seed(random_state)
+            for a, b in (("gamma", "delta"), ("delta", "upsilon"), ("gamma", "upsilon")):
+                mi, dcor = [], []
+                for m in range(z[a].shape[0]):
+                    za, zb = z[a][m], z[b][m]
+                    critic = get_penalty("club", dim_a=za.shape[1], dim_b=zb.shape[1])
+                    mi.append(held_out_estimate(critic, za, zb, fit_rows, eval_rows))
+                    with torch.no_grad():
+                        dcor.append(float(get_penalty("dcor")(za[eval_rows], zb[eval_rows])))
+                rows[f"{FACTOR_LABELS[a]}-{FACTOR_LABELS[b]}"] = {
+                    "mi": float(np.mean(mi)), "dcor": float(np.mean(dcor))}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("pair")
+
     def plot_factors(self, ax=None, top=None):
         """Heatmap of ``factor_importances_`` (features x factors); returns the Axes.
 

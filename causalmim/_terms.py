@@ -68,3 +68,57 @@ class PenaltyTerm:
     def needs_two_arms(self):
         """Whether a batch with a single arm carries no signal for the term."""
         return self.partner == "arms"
+
+
+@dataclass(frozen=True)
+class TermGroup:
+    """Terms that share one critic, batched along the member axis (internal).
+
+    Terms between factors that use the same penalty, parameters and weight (CausalMIM's three
+    MI pairs) are computed as one penalty with ``G * M`` members: their inputs are stacked
+    along the member axis, so the critic runs one batched product per layer for all G pairs
+    instead of G. A term that cannot be batched is a group of one. ``name`` is the critic's key
+    (``net_.critic_[name]``): the term's name, or the group's names joined by ``"__"``.
+    """
+
+    terms: tuple
+
+    @property
+    def name(self):
+        return "__".join(term.name for term in self.terms)
+
+    @property
+    def weight(self):
+        return self.terms[0].weight
+
+    @property
+    def weights(self):
+        return self.terms[0].weights
+
+    @property
+    def needs_two_arms(self):
+        return any(term.needs_two_arms for term in self.terms)
+
+
+def _fusion_key(term):
+    """Terms with equal keys may share one batched critic; None: never fused."""
+    if term.partner != "factor" or term.weights is not None or term.a == "outcome":
+        return None
+    if not isinstance(term.penalty, (str, type)):
+        return None  # an instance is copied per member: keep it alone
+    return (term.penalty, term.route, term.weight)
+
+
+def fusable_groups(terms):
+    """Split ``terms`` into candidate groups (in order of first appearance): terms with the
+    same :func:`_fusion_key` together, every other term alone."""
+    groups, index = [], {}
+    for term in terms:
+        key = _fusion_key(term)
+        if key is None or key not in index:
+            if key is not None:
+                index[key] = len(groups)
+            groups.append([term])
+        else:
+            groups[index[key]].append(term)
+    return [tuple(g) for g in groups]

@@ -49,9 +49,9 @@ def test_one_network_holds_every_member(boot):
     assert module.trunk.net[0].weight.shape[0] == 4
     assert module.factors.net[0].weight.shape[0] == 4 * 3
     assert module.outcome_heads.net[0].weight.shape[0] == 4 * 2
-    critic = boot.net_.critic_["mi_gamma_delta"]
+    critic = boot.net_.critic_["mi_gamma_delta__mi_delta_upsilon__mi_gamma_upsilon"]
     assert isinstance(critic, StackedCLUB)
-    assert critic.mean.linear.weight.shape[0] == 4
+    assert critic.mean.linear.weight.shape[0] == 3 * 4  # 3 MI pairs x 4 members, one critic
 
 
 def test_each_member_keeps_its_own_best_epoch(data):

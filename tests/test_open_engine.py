@@ -59,7 +59,9 @@ def test_penalty_terms_are_named_structures():
 def test_one_arm_batches_skip_only_terms_on_the_arms(data):
     est = CausalMIMRegressor(**TINY, **EXTRA[CausalMIMRegressor], mi_weight=0.1)
     est.fit(data.X, data.t, data.y)
-    names = lambda two_arms: [t.name for t in est.net_._active_terms(two_arms)]  # noqa: E731
+    def names(two_arms):
+        return [t.name for g in est.net_._active_terms(two_arms) for t in g.terms]
+
     assert "balance" in names(True)
     assert "balance" not in names(False)
     assert {"mi_gamma_delta", "mi_delta_upsilon", "mi_gamma_upsilon"} <= set(names(False))
@@ -178,7 +180,9 @@ def test_parallel_paths_one_pass_mean_prediction_and_spread(data):
     est.fit(data.X, data.t, data.y)
     module = est.net_.module_
     assert module.n_paths == 3 and module.prefix.shape[:2] == (2, 3)
-    assert set(est.net_.critic_) == {"mi_path0_path1", "mi_path0_path2", "mi_path1_path2"}
+    # the three pairs share one critic, batched over 3 pairs x 2 members
+    assert set(est.net_.critic_) == {"mi_path0_path1__mi_path0_path2__mi_path1_path2"}
+    assert {"mi_path0_path1", "mi_path0_path2", "mi_path1_path2"} <= set(est.history_[-1])
     paths = est.path_effects(data.X)
     assert paths.shape == (3, len(data.X))
     assert not np.allclose(paths[0], paths[1])  # the prefixes make the paths differ
