@@ -251,3 +251,23 @@ def test_parallel_script(tmp_path, data_home):
         if r["model"].startswith("ParallelMIM"):
             assert 0 <= r["path_dcor"] <= 1 and np.isfinite(r["path_mi"])
     assert "Fit time ParallelMIM-K4 / CausalMIM" not in md  # neither model in --quick
+
+
+@pytest.mark.slow
+def test_ablation_script_and_its_resume(tmp_path, data_home):
+    args = ("--variants", "mi0", "default", "--reps", "11", "--seeds", "1", "--jobs", "1")
+    _run("ablation.py", tmp_path, data_home, *args)
+    md, result = _check_files(tmp_path, "ablation", [])
+    rows = result["rows"]
+    assert len(rows) == 2 * 12
+    assert {r["variant"] for r in rows} == {"mi0", "default"}
+    for r in rows:
+        assert r["pehe"] > 0 and 0 <= r["dcor"] <= 1
+        assert (r["mi"] is None) == (r["kind"] == "ihdp")
+    world = next(r for r in rows if r["kind"] == "world")
+    assert set(world["factor_ok"]) == {"instrumental", "confounding", "adjustment"}
+    assert "reps 1-10 / 11-50" in md
+    # a rerun with the same --out reuses every row
+    proc = _run("ablation.py", tmp_path, data_home, *args)
+    assert "fits to run" not in proc.stderr
+    assert json.loads((tmp_path / "ablation.json").read_text())["rows"] == rows
