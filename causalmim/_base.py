@@ -25,6 +25,7 @@ from skorch.callbacks import ProgressBar
 from torch import nn
 
 from . import _persistence
+from ._dr import DoublyRobustMixin
 from ._engine import CausalNet, MemberEarlyStopping, eval_chunk, fused_adam_kwargs
 from ._fairness import FairnessMixin
 from ._members import LoopedPenalty
@@ -46,7 +47,7 @@ from .exceptions import TrainingDivergedError
 logger = logging.getLogger(__name__)
 
 
-class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
+class _BaseCausalEstimator(DoublyRobustMixin, FairnessMixin, RegressorMixin, BaseEstimator):
     """Common fit/predict logic; subclasses declare their parts in ``_architecture``.
 
     A subclass whose name does not start with an underscore registers itself (``load`` finds
@@ -485,8 +486,23 @@ class _BaseCausalEstimator(FairnessMixin, RegressorMixin, BaseEstimator):
             return float(lower), float(upper)
         return lower, upper
 
-    def ate(self, X=None, T0=None, T1=None):
-        """Average effect over ``X`` (default: the training data)."""
+    def ate(self, X=None, T0=None, T1=None, *, method="plugin", t=None, y=None):
+        """Average effect over ``X`` (default: the training data).
+
+        ``method="plugin"``: the mean predicted effect. ``method="aipw"``: the augmented
+        inverse-propensity-weighted estimate from the model's own outcome and propensity heads,
+        ``mean(mu1 - mu0 + 1[t=T1](y - mu1)/e1 - 1[t=T0](y - mu0)/e0)`` (propensities
+        clipped to [0.01, 0.99]) on rows ``X`` with observed arms ``t`` and outcomes ``y``;
+        it corrects the plug-in's bias with the residuals (models with a propensity head).
+        """
+        if method not in ("plugin", "aipw"):
+            raise ValueError(f"method must be 'plugin' or 'aipw'; got {method!r}.")
+        if method == "aipw":
+            check_is_fitted(self, "net_")
+            if X is None:
+                raise ValueError("method='aipw' needs X, t and y: ate(X, t=t, y=y, "
+                                 "method='aipw').")
+            return self._aipw_ate(X, t, y, T0, T1)
         if X is None:
             check_is_fitted(self, "net_")
             if T0 is None and T1 is None:

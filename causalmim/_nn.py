@@ -79,6 +79,7 @@ class CausalNetwork(nn.Module):
     * ``trunk_layers``: a shared trunk before the factor networks (multi-task sharing).
     * ``outcome_inputs``: the factors concatenated into the outcome heads (one member per arm).
     * ``propensity_inputs``: the factors concatenated into the propensity head (or None).
+    * ``linear_skip``: a linear map of ``x`` added to each arm's outcome.
 
     Every parameter has a leading dimension ordered member-major (member ``m`` owns the rows
     ``m * k : (m + 1) * k`` of a parameter with ``n_members * k`` rows), so that
@@ -93,7 +94,7 @@ class CausalNetwork(nn.Module):
     def __init__(self, n_features, n_arms, *, factors=("phi",), outcome_inputs=("phi",),
                  propensity_inputs=None, trunk_units=0, trunk_layers=0, rep_units=200,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
-                 propensity_layers=0, targeted_epsilon=False, n_members=1):
+                 propensity_layers=0, targeted_epsilon=False, linear_skip=False, n_members=1):
         super().__init__()
         self.factor_names = tuple(factors)
         self.outcome_inputs = tuple(outcome_inputs)
@@ -120,6 +121,16 @@ class CausalNetwork(nn.Module):
                                              out_features=n_arms, n_members=n_members,
                                              activation=activation)
         self.epsilon = nn.Parameter(torch.zeros(n_members)) if targeted_epsilon else None
+        # A linear path from the inputs to each arm's outcome, added to the head's output: the
+        # outcome surface extrapolates linearly beyond the training rows.
+        self.skip = MemberLinear(n_features, 1, n_members * n_arms) if linear_skip else None
+
+    def _skip(self, x, outcomes):
+        if self.skip is None:
+            return outcomes
+        m, k, n = self.n_members, self.n_arms, x.shape[0]
+        lin = self.skip(x.unsqueeze(0).expand(m * k, -1, -1)).view(m, k, n).transpose(1, 2)
+        return outcomes + lin
 
     def predict_outcomes(self, x):
         """The outcomes alone (M, n, K): only the factors that the outcome heads read, no
@@ -138,7 +149,7 @@ class CausalNetwork(nn.Module):
         reps = self.factors(h, members).view(m, n_used, n, -1)
         z = reps.permute(0, 2, 1, 3).reshape(m, n, -1)
         z = z.unsqueeze(1).expand(-1, self.n_arms, -1, -1).reshape(m * self.n_arms, n, -1)
-        return self.outcome_heads(z).view(m, self.n_arms, n).transpose(1, 2)
+        return self._skip(x, self.outcome_heads(z).view(m, self.n_arms, n).transpose(1, 2))
 
     def forward(self, x):
         m, n = self.n_members, x.shape[0]
@@ -151,7 +162,7 @@ class CausalNetwork(nn.Module):
         factors = dict(zip(self.factor_names, reps.unbind(1), strict=True))
         z = torch.cat([factors[f] for f in self.outcome_inputs], dim=-1)
         z = z.unsqueeze(1).expand(-1, self.n_arms, -1, -1).reshape(m * self.n_arms, n, -1)
-        outcomes = self.outcome_heads(z).view(m, self.n_arms, n).transpose(1, 2)
+        outcomes = self._skip(x, self.outcome_heads(z).view(m, self.n_arms, n).transpose(1, 2))
         out = {"factors": factors, "outcomes": outcomes, "propensity": None,
                "epsilon": self.epsilon}
         if self.propensity_head is not None:

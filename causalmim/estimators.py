@@ -258,6 +258,9 @@ class CausalMIMRegressor(DRCFRRegressor):
         works, with a FutureWarning).
 {mi}    trunk_units, trunk_layers : int
         The shared trunk (0 layers: factor networks read X directly).
+    linear_skip : bool
+        Add a linear map of X to each arm's outcome head (linear extrapolation beyond the
+        training rows).
     balance_penalty : str, class or Penalty instance
         Dependence measure between the adjustment factor and the treatment.
     balance_penalty_params : dict, optional
@@ -282,10 +285,12 @@ class CausalMIMRegressor(DRCFRRegressor):
     _parameter_constraints: dict = {
         **DRCFRRegressor._parameter_constraints,
         **_MI_CONSTRAINTS,
+        "linear_skip": ["boolean"],
     }
 
     def __init__(self, *, mi_penalty="vclub_s", mi_penalty_params=None, mi_weight=0.001,
                  critic_lr=1e-3, critic_steps=1, trunk_units=100, trunk_layers=1,
+                 linear_skip=False,
                  balance_penalty="mmd", balance_penalty_params=None, balance_weight=1.0,
                  propensity_weight=1.0, importance_weighting=False, rep_units=100,
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.1,
@@ -299,7 +304,7 @@ class CausalMIMRegressor(DRCFRRegressor):
 
     def _architecture(self):
         return dict(super()._architecture(), trunk_units=self.trunk_units,
-                    trunk_layers=self.trunk_layers)
+                    trunk_layers=self.trunk_layers, linear_skip=bool(self.linear_skip))
 
     def _loss_config(self):
         return dict(super()._loss_config(), critic_lr=self.critic_lr,

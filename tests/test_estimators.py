@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -376,3 +377,16 @@ def test_mi_penalty_lowers_the_held_out_dependence_between_factors(seed):
         est.fit(d.X.iloc[train], d.t[train], d.y[train])
         dcor[weight] = est.factor_dependence(d.X.iloc[test])["dcor"].mean()
     assert dcor[0.01] < 0.8 * dcor[0.0], dcor  # measured: 0.61 -> 0.37, 0.57 -> 0.39
+
+
+def test_linear_skip_adds_a_trained_linear_path(data, tmp_path):
+    est = make(CausalMIMRegressor, linear_skip=True).fit(data.X, data.t, data.y)
+    skip = est.net_.module_.skip
+    assert skip.weight.shape == (2, data.X.shape[1], 1)  # one member x two arms
+    before = est.predict(data.X)
+    est.save(tmp_path / "skip.pt")
+    np.testing.assert_allclose(load(tmp_path / "skip.pt").predict(data.X), before, rtol=1e-6)
+    with torch.no_grad():
+        skip.weight.mul_(3.0)
+    assert not np.allclose(est.predict(data.X), before)
+    assert make(CausalMIMRegressor).fit(data.X, data.t, data.y).net_.module_.skip is None

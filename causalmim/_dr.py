@@ -1,0 +1,51 @@
+"""Doubly robust (AIPW) average effects from a model's own outcome and propensity heads."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._validation import check_treatment_outcome, index_arms
+
+#: Propensities are clipped to [CLIP, 1 - CLIP] before they are inverted.
+PROPENSITY_CLIP = 0.01
+
+
+class DoublyRobustMixin:
+    """``ate(method="aipw")`` for networks with a propensity head."""
+
+    def _propensity(self, Xs):
+        """The propensity head's class probabilities (n, K), averaged over the members."""
+        module = self.net_.module_
+        if getattr(module, "propensity_head", None) is None:
+            raise ValueError(
+                f"{type(self).__name__} has no propensity head, so it cannot compute a doubly "
+                "robust ATE; use method='plugin', or a model with one (DRCFRRegressor, "
+                "CausalMIMRegressor, DragonNetRegressor).")
+        device = next(module.parameters()).device
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            logits = module(torch.as_tensor(Xs, dtype=torch.float32, device=device))["propensity"]
+        module.train(was_training)
+        return torch.softmax(logits.double(), dim=2).mean(0).cpu().numpy()
+
+    def _aipw_ate(self, X, t, y, T0, T1, clip=PROPENSITY_CLIP):
+        """AIPW: mean of ``mu1 - mu0 + 1[t=T1] (y - mu1) / e1 - 1[t=T0] (y - mu0) / e0``."""
+        if t is None or y is None:
+            raise ValueError("method='aipw' needs the observed arms and outcomes of the rows "
+                             "of X: ate(X, t=t, y=y, method='aipw').")
+        Xs = self._standardize(X)
+        t, y = check_treatment_outcome(t, y, Xs.shape[0])
+        idx = index_arms(t, self.classes_)
+        i0 = int(index_arms(np.asarray([self.classes_[0] if T0 is None else T0]),
+                            self.classes_, "T0")[0])
+        i1 = int(index_arms(np.asarray([self.classes_[1] if T1 is None else T1]),
+                            self.classes_, "T1")[0])
+        mu = self._forward(Xs)
+        e = np.clip(self._propensity(Xs), clip, 1.0 - clip)
+        y = np.asarray(y, dtype=float)
+        psi = (mu[:, i1] - mu[:, i0]
+               + (idx == i1) * (y - mu[:, i1]) / e[:, i1]
+               - (idx == i0) * (y - mu[:, i0]) / e[:, i0])
+        return float(np.mean(psi))
