@@ -17,9 +17,15 @@ on the worlds (1000 held-out rows) a CLUB estimate of their mutual information f
 trained on half of the rows and evaluated on the other half. IHDP's 75 test rows are too few
 for a 100-dimensional critic, so only the distance correlation is reported there.
 
+``--dev`` runs the development sweep that chose the defaults instead: every variant of
+:data:`VARIANTS` (the MI penalty's and further levers: a linear skip path, the trunk's depth,
+critic settings, dropout, five members) on IHDP reps 1-10 and worlds 0-4 only, written to
+``defaults.md``.
+
 Usage::
 
     python benchmarks/ablation.py --jobs 2
+    python benchmarks/ablation.py --dev --jobs 2     # the development sweep
     python benchmarks/ablation.py --variants mi0 default --reps 3 --seeds 1   # a smoke run
 
 Rows already computed are kept in ``<out>/ablation.partial.jsonl`` and skipped on a rerun with
@@ -42,7 +48,16 @@ VARIANTS = {
     "vclub_s-1": {"mi_weight": 1.0},
     "dcor-0.1": {"mi_penalty": "dcor", "mi_weight": 0.1},
     "hsic-10": {"mi_penalty": "hsic", "mi_weight": 10.0},
+    # Further levers, tried on the development data only (--dev).
+    "linear_skip": {"linear_skip": True},
+    "trunk2": {"trunk_layers": 2},
+    "no-trunk": {"trunk_layers": 0},
+    "fast-critic": {"critic_lr": 1e-2, "critic_steps": 5},
+    "fast-critic-0.01": {"critic_lr": 1e-2, "critic_steps": 5, "mi_weight": 0.01},
+    "dropout0": {"dropout": 0.0},
+    "ens5": {"n_ensemble": 5},
 }
+ABLATION = ("mi0", "default", "vclub_s-0.01", "vclub_s-0.1", "vclub_s-1", "dcor-0.1", "hsic-10")
 FACTORS = ("instrumental", "confounding", "adjustment")
 KEYS = ("pehe", "ate_err", "dcor", "mi", "seconds")
 
@@ -132,17 +147,32 @@ def _table(rows, variants, reps_dev, reps_report, seeds):
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0], default_jobs=2, omit=("--models",))
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--reps", type=int, default=50, help="IHDP replications 1..reps")
-    p.add_argument("--seeds", type=int, default=10, help="worlds 100..100+seeds-1")
+    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS),
+                   help="default: the ablation rows; with --dev: every variant")
+    p.add_argument("--reps", type=int, default=None,
+                   help="IHDP replications 1..reps (default 50; 10 with --dev)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="number of worlds (default 10; 5 with --dev)")
+    p.add_argument("--dev", action="store_true",
+                   help="development data only (IHDP reps 1-10, worlds 0-4): the sweep that "
+                        "chooses the defaults; writes defaults.md")
     args = p.parse_args(argv)
+    if args.variants is None:
+        args.variants = list(VARIANTS) if args.dev else list(ABLATION)
+    if args.reps is None:
+        args.reps = 10 if args.dev else 50
+    if args.seeds is None:
+        args.seeds = 5 if args.dev else 10
+    if args.dev and args.reps > 10:
+        p.error("--dev uses IHDP replications 1-10 at most (the others are reported data)")
     started = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     partial = out / "ablation.partial.jsonl"
     cached = _cached(partial)
     reps = list(range(1, args.reps + 1))
-    seeds = list(range(100, 100 + args.seeds))
+    first_seed = 0 if args.dev else 100
+    seeds = list(range(first_seed, first_seed + args.seeds))
     units = [("world", s) for s in seeds] + [("ihdp", r) for r in reps]  # long fits first
     tasks = [(v, kind, u, args.max_epochs, args.data_home)
              for kind, u in units for v in args.variants if (v, kind, u) not in cached]
@@ -174,8 +204,9 @@ def main(argv=None):
     env = C.environment(started)
     sections = [C.trial_note(args), "## Protocol\n\n" + "\n\n".join(__doc__.split("\n\n")[1:4]),
                 results]
-    md, js = C.write_results(out, "ablation", "CausalMIM's MI penalty: ablation",
-                             [s for s in sections if s], {"rows": rows}, env)
+    stem, title = (("defaults", "Choosing CausalMIM's defaults on development data")
+                   if args.dev else ("ablation", "CausalMIM's MI penalty: ablation"))
+    md, js = C.write_results(out, stem, title, [s for s in sections if s], {"rows": rows}, env)
     print(f"wrote {md} and {js}")
     return 0
 
