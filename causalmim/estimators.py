@@ -288,7 +288,7 @@ class CausalMIMRegressor(DRCFRRegressor):
         "linear_skip": ["boolean"],
     }
 
-    def __init__(self, *, mi_penalty="vclub_s", mi_penalty_params=None, mi_weight=0.001,
+    def __init__(self, *, mi_penalty="vclub_s", mi_penalty_params=None, mi_weight=0.01,
                  critic_lr=1e-3, critic_steps=1, trunk_units=100, trunk_layers=1,
                  linear_skip=False,
                  balance_penalty="mmd", balance_penalty_params=None, balance_weight=1.0,

@@ -255,12 +255,12 @@ def test_parallel_script(tmp_path, data_home):
 
 @pytest.mark.slow
 def test_ablation_script_and_its_resume(tmp_path, data_home):
-    args = ("--variants", "mi0", "default", "--reps", "11", "--seeds", "1", "--jobs", "1")
+    args = ("--variants", "mi0", "vclub_s-0.01", "--reps", "11", "--seeds", "1", "--jobs", "1")
     _run("ablation.py", tmp_path, data_home, *args)
     md, result = _check_files(tmp_path, "ablation", [])
     rows = result["rows"]
     assert len(rows) == 2 * 12
-    assert {r["variant"] for r in rows} == {"mi0", "default"}
+    assert {r["variant"] for r in rows} == {"mi0", "vclub_s-0.01"}
     for r in rows:
         assert r["pehe"] > 0 and 0 <= r["dcor"] <= 1
         assert (r["mi"] is None) == (r["kind"] == "ihdp")
