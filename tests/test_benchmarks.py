@@ -271,3 +271,16 @@ def test_ablation_script_and_its_resume(tmp_path, data_home):
     proc = _run("ablation.py", tmp_path, data_home, *args)
     assert "fits to run" not in proc.stderr
     assert json.loads((tmp_path / "ablation.json").read_text())["rows"] == rows
+
+
+@pytest.mark.slow
+def test_semi_synthetic_script(tmp_path, data_home):
+    _run("semi_synthetic.py", tmp_path, data_home, "--seeds", "2", "--jobs", "1",
+         "--models", "TARNet", "XLearner")
+    md, result = _check_files(tmp_path, "semi_synthetic", [])
+    rows = result["rows"]
+    assert not [r for r in rows if r.get("error")]
+    assert {(r["model"], r["surface"]) for r in rows} == {
+        (m, f) for m in ("TARNet", "XLearner") for f in ("linear", "step")}
+    assert all(r["pehe"] > 0 for r in rows)
+    assert "Lowest sqrt(PEHE) per surface" in md and "| step |" in md
