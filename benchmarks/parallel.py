@@ -49,26 +49,15 @@ def make(name, seed, max_epochs, outcome="continuous"):
 def path_mi(est, X, seed=0):
     """Mean over path pairs of a CLUB estimate of MI(Z_k; Z_l) on held-out rows (nats), and
     of their distance correlation (0: independent, 1: one a similarity transform of the
-    other)."""
-    import torch
+    other); see :func:`causalmim._inspection.pair_dependence`."""
+    from itertools import combinations
 
-    from causalmim._engine import _standardize
-    from causalmim.penalties import get_penalty, held_out_estimate
+    from causalmim._inspection import pair_dependence
 
     factors = est._network_output(X)["factors"]
-    z = [_standardize(f)[0].cpu() for f in factors.values()]
-    order = np.random.default_rng(seed).permutation(len(X))
-    a, b = order[:len(order) // 2], order[len(order) // 2:]
-    values, dcor = [], []
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        for i in range(len(z)):
-            for j in range(i + 1, len(z)):
-                critic = get_penalty("club", dim_a=z[i].shape[1], dim_b=z[j].shape[1])
-                values.append(held_out_estimate(critic, z[i], z[j], a, b))
-                with torch.no_grad():
-                    dcor.append(float(get_penalty("dcor")(z[i][b], z[j][b])))
-    return float(np.mean(values)), float(np.mean(dcor))
+    dep = pair_dependence(factors, list(combinations(factors, 2)), seed)
+    return (float(np.mean([mi for mi, _ in dep.values()])),
+            float(np.mean([dcor for _, dcor in dep.values()])))
 
 
 def run_one(task):

@@ -10,6 +10,38 @@ from sklearn.utils.validation import check_is_fitted
 FACTOR_LABELS = {"gamma": "instrumental", "delta": "confounding", "upsilon": "adjustment"}
 
 
+def pair_dependence(factors, pairs, random_state=0):
+    """Held-out dependence between pairs of representations, measured after the fact.
+
+    ``factors``: name -> (M, n, d) tensor (the network's output); ``pairs``: (a, b) names.
+    The representations are standardized as the training penalties see them and the rows
+    split at random in halves. For each pair and member: a CLUB estimate of the mutual
+    information from a critic fitted on the first half and evaluated on the second (nats),
+    and the distance correlation on the second half. Returns ``{(a, b): (mi, dcor)}``, means
+    over the members.
+    """
+    from ._engine import _standardize
+    from .penalties import get_penalty, held_out_estimate
+
+    z = {k: _standardize(v).cpu() for k, v in factors.items()}
+    n = next(iter(z.values())).shape[1]
+    order = np.random.default_rng(random_state).permutation(n)
+    fit_rows, eval_rows = order[:n // 2], order[n // 2:]
+    out = {}
+    with torch.random.fork_rng():
+        torch.manual_seed(random_state)
+        for a, b in pairs:
+            mi, dcor = [], []
+            for m in range(z[a].shape[0]):
+                za, zb = z[a][m], z[b][m]
+                critic = get_penalty("club", dim_a=za.shape[1], dim_b=zb.shape[1])
+                mi.append(held_out_estimate(critic, za, zb, fit_rows, eval_rows))
+                with torch.no_grad():
+                    dcor.append(float(get_penalty("dcor")(za[eval_rows], zb[eval_rows])))
+            out[(a, b)] = (float(np.mean(mi)), float(np.mean(dcor)))
+    return out
+
+
 class DisentangledMixin:
     """Factor importances for models with instrumental/confounding/adjustment factors."""
 
@@ -53,27 +85,12 @@ class DisentangledMixin:
         pandas.DataFrame
             One row per factor pair, columns ``mi`` and ``dcor`` (means over the members).
         """
-        from ._engine import _standardize
-        from .penalties import get_penalty, held_out_estimate
-
         check_is_fitted(self, "net_")
         factors = self._network_output(X)["factors"]
-        z = {k: _standardize(v).cpu() for k, v in factors.items()}
-        order = np.random.default_rng(random_state).permutation(z["gamma"].shape[1])
-        fit_rows, eval_rows = order[:len(order) // 2], order[len(order) // 2:]
-        rows = {}
-        with torch.random.fork_rng():
-            torch.manual_seed(random_state)
-            for a, b in (("gamma", "delta"), ("delta", "upsilon"), ("gamma", "upsilon")):
-                mi, dcor = [], []
-                for m in range(z[a].shape[0]):
-                    za, zb = z[a][m], z[b][m]
-                    critic = get_penalty("club", dim_a=za.shape[1], dim_b=zb.shape[1])
-                    mi.append(held_out_estimate(critic, za, zb, fit_rows, eval_rows))
-                    with torch.no_grad():
-                        dcor.append(float(get_penalty("dcor")(za[eval_rows], zb[eval_rows])))
-                rows[f"{FACTOR_LABELS[a]}-{FACTOR_LABELS[b]}"] = {
-                    "mi": float(np.mean(mi)), "dcor": float(np.mean(dcor))}
+        pairs = (("gamma", "delta"), ("delta", "upsilon"), ("gamma", "upsilon"))
+        dep = pair_dependence(factors, pairs, random_state)
+        rows = {f"{FACTOR_LABELS[a]}-{FACTOR_LABELS[b]}": {"mi": mi, "dcor": dcor}
+                for (a, b), (mi, dcor) in dep.items()}
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("pair")
 
     def plot_factors(self, ax=None, top=None):
