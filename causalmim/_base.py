@@ -362,7 +362,10 @@ class _BaseCausalEstimator(DoublyRobustMixin, FairnessMixin, RegressorMixin, Bas
 
     def _network_output(self, X):
         """The network's whole output dict on ``X`` (evaluation mode, no gradient)."""
-        Xs = self._standardize(X)
+        return self._module_output(self._standardize(X))
+
+    def _module_output(self, Xs):
+        """:meth:`_network_output` on already standardized rows ``Xs``."""
         module = self.net_.module_
         device = next(module.parameters()).device
         was_training = module.training

@@ -22,12 +22,7 @@ class DoublyRobustMixin:
                 f"{type(self).__name__} has no propensity head, so it cannot compute a doubly "
                 "robust ATE; use method='plugin', or a model with one (DRCFRRegressor, "
                 "CausalMIMRegressor, DragonNetRegressor).")
-        device = next(module.parameters()).device
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            logits = module(torch.as_tensor(Xs, dtype=torch.float32, device=device))["propensity"]
-        module.train(was_training)
+        logits = self._module_output(Xs)["propensity"]
         return torch.softmax(logits.double(), dim=2).mean(0).cpu().numpy()
 
     def _aipw_ate(self, X, t, y, T0, T1, clip=PROPENSITY_CLIP):
