@@ -206,10 +206,6 @@ class CausalNet(NeuralNet):
     for continuous outcomes).
     """
 
-    # A negative penalty estimate contributes no gradient (see ``_training_loss``). A switch
-    # for experiments (benchmarks/ablation.py): at mi_weight=1 the clamp was never active.
-    CLAMP_PENALTIES = True
-
     def __init__(self, module, *args, critic=None, penalty_terms=(),
                  critic_optimizer=torch.optim.Adam, critic_lr=1e-3, critic_steps=1,
                  outcome="continuous", propensity_weight=0.0, importance_weighting=False,
@@ -447,9 +443,7 @@ class CausalNet(NeuralNet):
                     self._penalty_sums[term.name] = self._penalty_sums.get(term.name, 0.0) + v
                 # A dependence is never negative: a negative estimate is critic error,
                 # and minimizing it further would only chase the critic.
-                if self.CLAMP_PENALTIES:
-                    value = value.clamp_min(0.0)
-                loss = loss + group.weight * value.sum()
+                loss = loss + group.weight * value.clamp_min(0.0).sum()
         if self.targeted_weight and prop is not None:
             g = torch.softmax(prop, dim=2)[:, :, 1].clamp(*_PROPENSITY_CLIP)
             tf = t.to(fact.dtype)
