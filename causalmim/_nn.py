@@ -174,10 +174,18 @@ class CausalNetwork(nn.Module):
 class ParallelNetwork(nn.Module):
     """Parallel representation paths of one shared network (``ParallelMIMRegressor``).
 
-    ``x -> [shared trunk] -> concat(h, prefix_k) -> shared representation network -> path k``
-    for ``n_paths`` learnable prefixes ``prefix_k`` (the paths differ only by their prefix),
-    then per-path outcome heads (one per arm). All paths of all ``n_members`` members are
-    computed in one pass (the paths ride along the rows of one batched product).
+    ``x -> [shared trunk] -> condition_k(h) -> shared representation network -> path k``,
+    then per-path outcome heads (one per arm). ``conditioning`` says how path ``k`` is told
+    apart (its only difference from the other paths):
+
+    * ``"prefix"``: ``concat(h, prefix_k)`` with a learnable vector of ``prefix_units``. Into the
+      first layer of the shared network this is a per-path bias only.
+    * ``"film"``: ``h * (1 + scale_k) + shift_k`` with a learnable scale and shift per feature of
+      ``h`` (feature-wise modulation, Perez et al., AAAI 2018), so that a path can weigh, mute
+      or flip the features it reads (``prefix_units`` unused).
+
+    All paths of all ``n_members`` members are computed in one pass (the paths ride along the
+    rows of one batched product).
 
     ``forward(x)`` returns the dict of :class:`CausalNetwork` with ``factors`` holding each
     path's representation (``"path0"``, ...), ``outcomes`` the average over the paths (what
@@ -187,9 +195,13 @@ class ParallelNetwork(nn.Module):
 
     def __init__(self, n_features, n_arms, *, n_paths=4, prefix_units=8, trunk_units=100,
                  trunk_layers=1, rep_units=100, rep_layers=2, head_units=100, head_layers=2,
-                 activation="elu", dropout=0.0, n_members=1, outcome_inputs=None):
+                 activation="elu", dropout=0.0, n_members=1, outcome_inputs=None,
+                 conditioning="prefix"):
         super().__init__()
+        if conditioning not in ("prefix", "film"):
+            raise ValueError(f"conditioning must be 'prefix' or 'film', got {conditioning!r}")
         self.n_arms, self.n_members, self.n_paths = n_arms, n_members, n_paths
+        self.conditioning = conditioning
         self.factor_names = tuple(f"path{k}" for k in range(n_paths))
         self.outcome_inputs = self.factor_names
         self.propensity_inputs = None
@@ -199,8 +211,15 @@ class ParallelNetwork(nn.Module):
             self.trunk = MemberMLP(d, trunk_units, trunk_layers, n_members=n_members,
                                    activation=activation, dropout=dropout)
             d = trunk_units
-        self.prefix = nn.Parameter(torch.randn(n_members, n_paths, prefix_units))
-        self.paths = MemberMLP(d + prefix_units, rep_units, rep_layers, n_members=n_members,
+        if conditioning == "prefix":
+            self.prefix = nn.Parameter(torch.randn(n_members, n_paths, prefix_units))
+            d_in = d + prefix_units
+        else:
+            # Scale and shift start at N(0, 0.5^2) per feature: distinct paths from the start.
+            self.film_scale = nn.Parameter(0.5 * torch.randn(n_members, n_paths, 1, d))
+            self.film_shift = nn.Parameter(0.5 * torch.randn(n_members, n_paths, 1, d))
+            d_in = d
+        self.paths = MemberMLP(d_in, rep_units, rep_layers, n_members=n_members,
                                activation=activation, dropout=dropout)
         self.outcome_heads = MemberMLP(rep_units, head_units, head_layers, out_features=1,
                                        n_members=n_members * n_paths * n_arms,
@@ -212,8 +231,11 @@ class ParallelNetwork(nn.Module):
         h = x.unsqueeze(0).expand(m, -1, -1)
         if self.trunk is not None:
             h = self.trunk(h)
-        prefix = self.prefix[:, :, None, :].expand(-1, -1, n, -1)
-        h = torch.cat([h.unsqueeze(1).expand(-1, p, -1, -1), prefix], dim=-1)
+        if self.conditioning == "prefix":
+            prefix = self.prefix[:, :, None, :].expand(-1, -1, n, -1)
+            h = torch.cat([h.unsqueeze(1).expand(-1, p, -1, -1), prefix], dim=-1)
+        else:
+            h = h.unsqueeze(1) * (1.0 + self.film_scale) + self.film_shift
         reps = self.paths(h.reshape(m, p * n, -1)).view(m, p, n, -1)
         z = reps.unsqueeze(2).expand(-1, -1, k, -1, -1).reshape(m * p * k, n, -1)
         path_outcomes = self.outcome_heads(z).view(m, p, k, n).transpose(2, 3)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _BaseCausalEstimator
 from ._inspection import DisentangledMixin
@@ -340,7 +340,12 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
     n_paths : int
         Number of parallel paths (at least 2).
     prefix_units : int
-        Width of each path's learnable prefix.
+        Width of each path's learnable prefix (``path_conditioning="prefix"``).
+    path_conditioning : {{"prefix", "film"}}
+        How a path is told apart: ``"prefix"`` concatenates a learnable vector to the trunk's
+        output (into the first layer of the shared network, a per-path bias); ``"film"`` scales
+        and shifts each feature of the trunk's output per path (``h * (1 + scale_k) +
+        shift_k``), so that paths can read different features.
     mi_penalty : str, class or Penalty instance
         Estimator of the MI between two paths' representations.
     mi_penalty_params : dict, optional
@@ -365,9 +370,11 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
         **_MI_CONSTRAINTS,
         "n_paths": [Interval(Integral, 2, None, closed="left")],
         "prefix_units": [positive_int()],
+        "path_conditioning": [StrOptions({"prefix", "film"})],
     }
 
-    def __init__(self, *, n_paths=4, prefix_units=8, mi_penalty="vclub_s",
+    def __init__(self, *, n_paths=4, prefix_units=8, path_conditioning="prefix",
+                 mi_penalty="vclub_s",
                  mi_penalty_params=None, mi_weight=0.001, critic_lr=1e-3, critic_steps=1,
                  trunk_units=100, trunk_layers=1, rep_units=100, rep_layers=2, head_units=100,
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
@@ -380,6 +387,7 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
 
     def _architecture(self):
         return {"n_paths": self.n_paths, "prefix_units": self.prefix_units,
+                "conditioning": self.path_conditioning,
                 "trunk_units": self.trunk_units, "trunk_layers": self.trunk_layers,
                 "outcome_inputs": tuple(f"path{k}" for k in range(self.n_paths))}
 

@@ -194,6 +194,27 @@ def test_parallel_paths_one_pass_mean_prediction_and_spread(data):
         ParallelMIMRegressor(n_paths=1).fit(data.X, data.t, data.y)
 
 
+def test_film_conditioning_scales_and_shifts_each_path(data, tmp_path):
+    est = ParallelMIMRegressor(**TINY, n_paths=3, trunk_units=8, n_ensemble=2,
+                               path_conditioning="film", mi_penalty_params={"hidden": 8})
+    est.fit(data.X, data.t, data.y)
+    module = est.net_.module_
+    assert not hasattr(module, "prefix")
+    assert module.film_scale.shape == module.film_shift.shape == (2, 3, 1, 8)
+    # path k reads h * (1 + scale_k) + shift_k: with scale_k = -1 and shift_k = 0 it reads
+    # zeros, so that path's effect no longer depends on X while the others still do
+    with torch.no_grad():
+        module.film_scale[:, 0] = -1.0
+        module.film_shift[:, 0] = 0.0
+    paths = est.path_effects(data.X)
+    assert np.ptp(paths[0]) < 1e-6 < np.ptp(paths[1])
+    path = tmp_path / "film.pt"
+    est.save(path)
+    np.testing.assert_allclose(load(path).path_effects(data.X), paths)
+    with pytest.raises(ValueError, match="'path_conditioning' parameter"):
+        ParallelMIMRegressor(path_conditioning="concat").fit(data.X, data.t, data.y)
+
+
 def test_each_path_is_supervised_on_its_own(data):
     # The engine's factual loss is the mean of the paths' own losses, not the loss of their
     # average: with one path far off, the two differ.
