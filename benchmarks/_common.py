@@ -301,11 +301,12 @@ def _tracked(fn, index, task):
     return index, fn(task)
 
 
-def parallel_map(fn, tasks, jobs=1, desc=None, progress=True):
+def parallel_map(fn, tasks, jobs=1, desc=None, progress=True, on_result=None):
     """``[fn(task) for task in tasks]`` in ``jobs`` single-threaded processes, with a progress bar.
 
     ``fn`` must be a module-level function (it is pickled by reference). Results come back in
-    the order of ``tasks``.
+    the order of ``tasks``; ``on_result(value)``, if given, is called in this process as each
+    one arrives (e.g. to save it).
     """
     from tqdm.auto import tqdm
 
@@ -317,6 +318,8 @@ def parallel_map(fn, tasks, jobs=1, desc=None, progress=True):
         single_thread()
         for i, task in enumerate(tasks):
             results[i] = fn(task)
+            if on_result is not None:
+                on_result(results[i])
             bar.update()
         bar.close()
         return results
@@ -329,9 +332,19 @@ def parallel_map(fn, tasks, jobs=1, desc=None, progress=True):
         for future in cf.as_completed(futures):
             i, value = future.result()
             results[i] = value
+            if on_result is not None:
+                on_result(value)
             bar.update()
     bar.close()
     return results
+
+
+def add_cache_option(p):
+    """Add ``--cache FILE`` to a parser whose script runs :func:`run_models`."""
+    p.add_argument("--cache", type=Path, default=None,
+                   help="JSON-lines file of finished fits: each new row is appended as it "
+                        "arrives, and fits already in it without an error are not rerun (to "
+                        "resume an interrupted run; use it only with the same code and options)")
 
 
 def run_models(fn, units, models, args, unit_id, desc=None):
@@ -339,11 +352,32 @@ def run_models(fn, units, models, args, unit_id, desc=None):
     (replication, split...) and every model name, models varying fastest.
 
     Runs in ``args.jobs`` processes (:func:`parallel_map`), with a progress bar unless
-    ``args.no_progress``: the options of :func:`parser`.
+    ``args.no_progress``: the options of :func:`parser`. With ``args.cache`` (see
+    :func:`add_cache_option`), rows are keyed by model and ``random_state``: cached rows are
+    reused and new rows appended.
     """
     tasks = [(name, unit, args.seed + unit_id(unit), args.max_epochs)
              for unit in units for name in models]
-    return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
+    cache = getattr(args, "cache", None)
+    if cache is None:
+        return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
+    cached = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("error") is None:
+                cached[(row["model"], row["random_state"])] = row
+    todo = [task for task in tasks if (task[0], task[2]) not in cached]
+    print(f"{len(todo)} fits to run, {len(tasks) - len(todo)} from {cache}", file=sys.stderr)
+
+    def save(row):
+        with open(cache, "a") as f:
+            f.write(json.dumps(_jsonable(row)) + "\n")
+
+    fresh = parallel_map(fn, todo, jobs=args.jobs, desc=desc, progress=not args.no_progress,
+                         on_result=save)
+    done = {(row["model"], row["random_state"]): row for row in fresh}
+    return [cached.get((name, seed)) or done[(name, seed)] for name, _, seed, _ in tasks]
 
 
 def guarded(fn, *args):

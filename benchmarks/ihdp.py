@@ -19,6 +19,7 @@ import sys
 import time
 
 import _common as C
+import numpy as np
 
 from causalmim.datasets import load_ihdp
 from causalmim.metrics import ate_error, sqrt_pehe
@@ -38,6 +39,8 @@ PUBLISHED = [
     ("DragonNet + targeted reg.", "Shi et al. 2019", (None, None), (None, 0.20)),
 ]
 METRICS = ("pehe_in", "pehe_out", "ate_in", "ate_out")
+#: Replications 1..DEV_REPS are development data (defaults may be chosen on them).
+DEV_REPS = 10
 
 
 def run_one(task):
@@ -78,9 +81,38 @@ def report(rows, summary, args, reps, models, env, note):
         "implementation, not rerun here); BART and causal forest from Shalit et al. (2017), "
         "table 1.\n\n"
         f"![Out-of-sample sqrt(PEHE) per replication]({args.plot_name})",
+        *split_section(rows, models),
     ]
     return sections + C.failure_sections(
         rows, lambda r: f"{r['model']}, replication {r['replication']}")
+
+
+def split_section(rows, models, dev=DEV_REPS):
+    """Out-of-sample medians, and the means on the development replications (1-``dev``, where
+    defaults may be chosen) apart from the others (reported data only)."""
+    ok = [r for r in rows if r.get("error") is None]
+    reported = sorted({r["replication"] for r in ok if r["replication"] > dev})
+    if not reported:
+        return []
+    table = []
+    for m in models:
+        mine = [r for r in ok if r["model"] == m]
+        dev_rows = [r for r in mine if r["replication"] <= dev]
+        rep_rows = [r for r in mine if r["replication"] > dev]
+        table.append([f"**{m}**", C.fmt(np.median([r["pehe_out"] for r in mine]))
+                      if mine else "–",
+                      C.fmt(*C.mean_se([r["pehe_out"] for r in dev_rows])),
+                      C.fmt(*C.mean_se([r["pehe_out"] for r in rep_rows])),
+                      C.fmt(np.median([r["pehe_out"] for r in rep_rows])) if rep_rows else "–",
+                      C.fmt(*C.mean_se([r["ate_out"] for r in rep_rows]))])
+    header = ["Model", "√PEHE out, median", f"√PEHE out, reps 1-{dev}",
+              f"√PEHE out, reps {_ranges(reported)}", f"median, reps {_ranges(reported)}",
+              f"ε_ATE out, reps {_ranges(reported)}"]
+    return ["## Development and reported replications\n\n"
+            f"Defaults of the causalmim models may be chosen on replications 1-{dev} "
+            "(development data, see `defaults.md`); the other replications never enter a "
+            "choice. Out of sample, mean ± standard error unless a median.\n\n"
+            + C.markdown_table(header, table)]
 
 
 def _ranges(values):
@@ -96,6 +128,7 @@ def _ranges(values):
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0])
+    C.add_cache_option(p)
     p.add_argument("--reps", type=int, default=None,
                    help="number of replications, the first ones (default: every available)")
     p.add_argument("--quick", action="store_true",

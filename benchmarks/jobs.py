@@ -81,6 +81,7 @@ def report(rows, summary, args, splits, models, note):
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0])
+    C.add_cache_option(p)
     p.add_argument("--splits", type=int, default=10, help="number of train/test splits")
     p.add_argument("--source", choices=("auto", "official", "lalonde"), default="auto",
                    help="Jobs files, see causalmim.datasets.load_jobs")

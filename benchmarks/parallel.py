@@ -129,6 +129,7 @@ def ratios(rows, data):
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0], default_jobs=2)
+    C.add_cache_option(p)
     p.add_argument("--reps", type=int, default=50, help="IHDP replications 1..REPS (0: none)")
     p.add_argument("--seeds", type=int, default=10, help="disentangled worlds 0..SEEDS-1")
     p.add_argument("--growth-n", type=int, default=0, help="user-growth rows (0: none)")

@@ -87,6 +87,26 @@ def test_ihdp_script(tmp_path, data_home):
 
 
 @pytest.mark.slow
+def test_ihdp_script_resumes_from_its_cache_and_splits_the_reported_reps(tmp_path, data_home):
+    cache = tmp_path / "fits.jsonl"
+    first = _run("ihdp.py", tmp_path, data_home, "--reps", "11", "--models", "TLearner",
+                 "--cache", str(cache))
+    assert "11 fits to run, 0 from" in first.stderr
+    assert len(cache.read_text().splitlines()) == 11
+    again = _run("ihdp.py", tmp_path, data_home, "--reps", "11", "--models", "TLearner",
+                 "--cache", str(cache))
+    assert "0 fits to run, 11 from" in again.stderr
+    assert len(cache.read_text().splitlines()) == 11
+    result = json.loads((tmp_path / "ihdp.json").read_text())
+    assert [r["replication"] for r in result["runs"]] == list(range(1, 12))
+    md = (tmp_path / "ihdp.md").read_text()
+    assert "## Development and reported replications" in md
+    assert "√PEHE out, reps 11 |" in md
+    rep11 = result["runs"][-1]
+    assert f"| {rep11['pehe_out']:.2f} |" in md.split("## Development")[1]
+
+
+@pytest.mark.slow
 def test_jobs_script(tmp_path, data_home):
     _run("jobs.py", tmp_path, data_home, "--splits", "1", "--models", "DragonNet", "TLearner")
     _, result = _check_files(tmp_path, "jobs", ["jobs_policy_risk.png"])
