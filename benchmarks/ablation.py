@@ -59,6 +59,16 @@ VARIANTS = {
     "fast-critic-0.01": {"critic_lr": 1e-2, "critic_steps": 5, "mi_weight": 0.01},
     "dropout0": {**OLD, "dropout": 0.0},
     "ens5": {**OLD, "n_ensemble": 5},
+    # Second round, tried on the development data against the default chosen by the first one
+    # (mi_weight=0.01): a deeper trunk with it, and levers that cut the fit time.
+    "trunk2-0.01": {"mi_weight": 0.01, "trunk_layers": 2},
+    "narrow-0.01": {"mi_weight": 0.01, "trunk_units": 50, "rep_units": 50, "head_units": 50},
+    "bs256-0.01": {"mi_weight": 0.01, "batch_size": 256},
+    "lr1e-3-0.01": {"mi_weight": 0.01, "learning_rate": 1e-3},
+    "patience20-0.01": {"mi_weight": 0.01, "patience": 20},
+    # Third round: the two winners of the second round together.
+    "trunk2-narrow-0.01": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50,
+                           "rep_units": 50, "head_units": 50},
 }
 #: The variant that equals CausalMIMRegressor's defaults (chosen by the --dev sweep).
 DEFAULT = "vclub_s-0.01"
