@@ -304,3 +304,18 @@ def test_semi_synthetic_script(tmp_path, data_home):
         (m, f) for m in ("TARNet", "XLearner") for f in ("linear", "step")}
     assert all(r["pehe"] > 0 for r in rows)
     assert "Lowest sqrt(PEHE) per surface" in md and "| step |" in md
+
+
+@pytest.mark.slow
+def test_path_diversity_script(tmp_path, data_home):
+    _run("path_diversity.py", tmp_path, data_home, "--quick", "--jobs", "1")
+    md, result = _check_files(tmp_path, "path_diversity_quick", [])
+    rows = result["rows"]
+    assert {(r["cond"], r["w"], r["kind"]) for r in rows} == {
+        (c, w, k) for c in ("prefix", "film") for w in (0.0, 0.01) for k in ("world", "ihdp")}
+    assert all(0 <= r["dcor"] <= 1 and r["spread"] >= 0 for r in rows)
+    assert "## Disentangled worlds 50" in md and "## IHDP-100, replications 6" in md
+    # resumes: a second run fits nothing and reports the same rows
+    _run("path_diversity.py", tmp_path, data_home, "--quick", "--jobs", "1")
+    again = json.loads((tmp_path / "path_diversity_quick.json").read_text())["rows"]
+    assert again == rows
