@@ -69,11 +69,16 @@ VARIANTS = {
     # Third round: the two winners of the second round together.
     "trunk2-narrow-0.01": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50,
                            "rep_units": 50, "head_units": 50},
+    # The MI penalty's ablation at the default the third round chose.
+    "trunk2-mi0": {"mi_weight": 0.0, "trunk_layers": 2},
 }
+# The first two rounds ran when the trunk had one layer by default: they name it.
+for _params in VARIANTS.values():
+    _params.setdefault("trunk_layers", 1)
 #: The variant that equals CausalMIMRegressor's defaults (chosen by the --dev sweep).
-DEFAULT = "vclub_s-0.01"
+DEFAULT = "trunk2-0.01"
 ABLATION = ("mi0", "vclub_s-0.001", "vclub_s-0.01", "vclub_s-0.1", "vclub_s-1", "dcor-0.1",
-            "hsic-10")
+            "hsic-10", "trunk2-mi0", "trunk2-0.01")
 FACTORS = ("instrumental", "confounding", "adjustment")
 KEYS = ("pehe", "ate_err", "dcor", "mi", "seconds")
 

@@ -257,7 +257,8 @@ class CausalMIMRegressor(DRCFRRegressor):
         ``set_params(mi_penalty__hidden=64)`` sets one (the old route ``critic__hidden`` still
         works, with a FutureWarning).
 {mi}    trunk_units, trunk_layers : int
-        The shared trunk (0 layers: factor networks read X directly).
+        The shared trunk (0 layers: factor networks read X directly). Two layers by default
+        (one before 0.2; chosen on development data, ``benchmarks/results/defaults.md``).
     linear_skip : bool
         Add a linear map of X to each arm's outcome head (linear extrapolation beyond the
         training rows).
@@ -289,7 +290,7 @@ class CausalMIMRegressor(DRCFRRegressor):
     }
 
     def __init__(self, *, mi_penalty="vclub_s", mi_penalty_params=None, mi_weight=0.01,
-                 critic_lr=1e-3, critic_steps=1, trunk_units=100, trunk_layers=1,
+                 critic_lr=1e-3, critic_steps=1, trunk_units=100, trunk_layers=2,
                  linear_skip=False,
                  balance_penalty="mmd", balance_penalty_params=None, balance_weight=1.0,
                  propensity_weight=1.0, importance_weighting=False, rep_units=100,
