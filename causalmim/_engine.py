@@ -295,17 +295,33 @@ class CausalNet(NeuralNet):
         m = self.module_.n_members
         loss = float(total) / (count * m)
         if training:
-            self._check_divergence(loss)
+            self._check_divergence(loss, penalties=self._weighted_penalties(count * m))
         self.history.record(prefix + "_loss", loss)
         self.history.record(prefix + "_batch_count", count)
         for key, value in self._penalty_sums.items():
             self.history.record(key, float(value) / (count * m))
 
     # ------------------------------------------------------------------ divergence
-    def _check_divergence(self, loss, what="training loss"):
+    def _weighted_penalties(self, scale):
+        """Each penalty parameter's (``mi_weight``...) weighted share of this epoch's loss:
+        ``{weight parameter: weight * estimate / scale}``, estimates clamped at 0 as in the
+        loss."""
+        out = {}
+        for group in self.penalty_terms:
+            for term in group.terms:
+                value = self._penalty_sums.get(term.name)
+                if value is None:
+                    continue
+                key = (term.route or term.name).replace("_penalty", "_weight")
+                out[key] = out.get(key, 0.0) + group.weight * max(float(value), 0.0) / scale
+        return out
+
+    def _check_divergence(self, loss, what="training loss", penalties=None):
         """A non-finite loss stops training with an error; a loss more than
         ``EXPLOSION_FACTOR`` times the first epoch's (capped at 1, the loss of the mean on the
-        standardized outcome) warns once per fit."""
+        standardized outcome) warns once per fit. ``penalties``: the weighted penalty terms of
+        the loss by weight parameter (:meth:`_weighted_penalties`); when they make up most of
+        the loss, the warning names their weights instead of the learning rate."""
         epoch = len(self.history)
         if not np.isfinite(loss):
             raise TrainingDivergedError(
@@ -319,6 +335,18 @@ class CausalNet(NeuralNet):
             self._loss_scale, self._warned = min(abs(loss), 1.0), False
         if abs(loss) > EXPLOSION_FACTOR * max(self._loss_scale, 1e-8) and not self._warned:
             self._warned = True
+            penalty = sum((penalties or {}).values())
+            if penalty > 0.5 * abs(loss):
+                parts = ", ".join(f"{k} {v:.3g}" for k, v in sorted(
+                    penalties.items(), key=lambda kv: -kv[1]))
+                warnings.warn(
+                    f"The {what} is {loss:.3g} in epoch {epoch}, more than "
+                    f"{EXPLOSION_FACTOR:g} times its sane scale ({self._loss_scale:.3g}), and "
+                    f"the penalty terms make up {penalty / abs(loss):.0%} of it ({parts}): "
+                    "their weight is too large for the scale of their estimates, so the "
+                    "outcome loss hardly steers training. Lower that weight.",
+                    UnstableTrainingWarning, stacklevel=2)
+                return
             warnings.warn(
                 f"The {what} is {loss:.3g} in epoch {epoch}, more than {EXPLOSION_FACTOR:g} "
                 f"times its sane scale ({self._loss_scale:.3g}): training is unstable and the "

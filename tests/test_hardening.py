@@ -52,6 +52,14 @@ def test_exploding_finite_loss_warns(data):
     assert np.isfinite(est.predict(data.X)).all()
 
 
+def test_a_dominant_penalty_warns_about_its_weight_not_the_learning_rate(data):
+    est = CausalMIMRegressor(**dict(TINY, max_epochs=3), trunk_units=8, mi_weight=1e5,
+                             mi_penalty_params={"hidden": 8})
+    with pytest.warns(UnstableTrainingWarning, match=r"penalty terms make up \d+% of it "
+                                                     r"\(mi_weight [0-9.e+]+.*Lower that weight"):
+        est.fit(data.X, data.t, data.y)
+
+
 def test_sane_training_does_not_warn(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnstableTrainingWarning)
