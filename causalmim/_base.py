@@ -269,7 +269,8 @@ class _BaseCausalEstimator(DoublyRobustMixin, FairnessMixin, RegressorMixin, Bas
             epoch_size=self.epoch_size,
             callbacks=callbacks, shuffle_seed=shuffle_seed,
             outcome=self.outcome, arm_shares=tuple(float(s) for s in arm_shares),
-            verbose=self.verbose, **self._loss_config())
+            verbose=self.verbose, critic_lr=self.critic_lr, critic_steps=self.critic_steps,
+            **self._loss_config())
 
     def _member_critic(self, term, n_arms, n_outcome_inputs, n_members):
         """The critic of a :class:`~causalmim._terms.PenaltyTerm` for ``n_members`` members."""

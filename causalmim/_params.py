@@ -64,6 +64,8 @@ COMMON_CONSTRAINTS = {
     "fairness_penalty": ["no_validation"],  # replaced below (needs the penalty registry)
     "fairness_penalty_params": [dict, None],
     "fairness_weight": [non_negative()],
+    "critic_lr": [Interval(Real, 0, None, closed="neither")],
+    "critic_steps": [positive_int()],
 }
 
 
@@ -137,16 +139,19 @@ COMMON_DOC = """
         Its constructor parameters (``fairness_penalty__<name>`` in ``set_params``).
     fairness_weight : float
         Weight of the fairness penalty; 0 (the default) switches it off.
+    critic_lr : float
+        Learning rate of the critics' own Adam optimizer: the variational critics of the
+        penalties that have one (vCLUB-S, CLUB, iwclub; the MI, balance or fairness penalty).
+        A critic that learns too slowly lags the network and its estimate says little;
+        ``1e-2`` with ``critic_steps=5`` follows it more closely, at a cost in time.
+    critic_steps : int
+        Critic updates per network update.
 """
 
 #: Shared blocks of preset docstrings, by their ``{name}`` in the docstring.
 DOC_BLOCKS = {
     "mi": """    mi_weight : float
         Weight of the summed pairwise MI estimates.
-    critic_lr : float
-        Learning rate of the critics' own Adam optimizer.
-    critic_steps : int
-        Critic updates per network update.
 """,
 }
 

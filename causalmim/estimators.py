@@ -9,7 +9,7 @@ allowed values (``_parameter_constraints``). A new model is a new subclass of
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -36,8 +36,6 @@ __all__ = [
 _MI_CONSTRAINTS = {
     **penalty_constraints("mi_penalty"),
     "mi_weight": [non_negative()],
-    "critic_lr": [Interval(Real, 0, None, closed="neither")],
-    "critic_steps": [positive_int()],
     "trunk_units": [positive_int()],
     "trunk_layers": [non_negative(Integral)],
 }
@@ -74,7 +72,8 @@ class TARNetRegressor(_BaseCausalEstimator):
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2, patience=40,
                  outcome="continuous", control=None, device="auto", random_state=None,
                  n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
-                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0):
+                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0,
+                 critic_lr=1e-3, critic_steps=1):
         _assign(self, locals())
 
 
@@ -112,7 +111,7 @@ class CFRNetRegressor(_BaseCausalEstimator):
                  validation_fraction=0.2, patience=40, outcome="continuous", control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, fairness_penalty="iwclub", fairness_penalty_params=None,
-                 fairness_weight=0.0):
+                 fairness_weight=0.0, critic_lr=1e-3, critic_steps=1):
         _assign(self, locals())
 
     def _penalty_terms(self):
@@ -150,7 +149,8 @@ class DragonNetRegressor(_BaseCausalEstimator):
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
-                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0):
+                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0,
+                 critic_lr=1e-3, critic_steps=1):
         _assign(self, locals())
 
     def _architecture(self):
@@ -212,7 +212,8 @@ class DRCFRRegressor(DisentangledMixin, _BaseCausalEstimator):
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
                  patience=40, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
-                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0):
+                 fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0,
+                 critic_lr=1e-3, critic_steps=1):
         _assign(self, locals())
 
     def _architecture(self):
@@ -307,9 +308,6 @@ class CausalMIMRegressor(DRCFRRegressor):
         return dict(super()._architecture(), trunk_units=self.trunk_units,
                     trunk_layers=self.trunk_layers, linear_skip=bool(self.linear_skip))
 
-    def _loss_config(self):
-        return dict(super()._loss_config(), critic_lr=self.critic_lr,
-                    critic_steps=self.critic_steps)
 
     def _penalty_terms(self):
         pairs = [("gamma", "delta"), ("delta", "upsilon"), ("gamma", "upsilon")]
@@ -392,8 +390,6 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
                 "trunk_units": self.trunk_units, "trunk_layers": self.trunk_layers,
                 "outcome_inputs": tuple(f"path{k}" for k in range(self.n_paths))}
 
-    def _loss_config(self):
-        return {"critic_lr": self.critic_lr, "critic_steps": self.critic_steps}
 
     def _penalty_terms(self):
         return [PenaltyTerm(f"mi_path{k}_path{j}", f"path{k}", f"path{j}", self.mi_weight,

@@ -118,6 +118,23 @@ def test_fairness_term_reads_the_outcome_representation_and_the_groups(data):
     assert np.isfinite(report).all()
 
 
+@pytest.mark.parametrize("cls", [TARNetRegressor, CFRNetRegressor, DragonNetRegressor,
+                                 DRCFRRegressor])
+def test_every_estimator_sets_the_critic_of_its_fairness_term(cls, data):
+    s = (np.asarray(data.X)[:, 0] > 0).astype(int)
+    fits = {}
+    for steps in (1, 3):
+        est = cls(**TINY, **EXTRA.get(cls, {}), fairness_weight=1.0, critic_lr=5e-3,
+                  critic_steps=steps)
+        est.fit(data.X, data.t, data.y, sensitive=s)
+        assert est.net_.critic_optimizer_.param_groups[0]["lr"] == 5e-3
+        assert est.net_.critic_steps == steps
+        fits[steps] = est.predict(data.X)
+    assert not np.allclose(fits[1], fits[3])  # more critic steps, another penalty, another fit
+    with pytest.raises(ValueError, match="'critic_lr' parameter"):
+        cls(critic_lr=0.0).fit(data.X, data.t, data.y)
+
+
 def test_continuous_sensitive_attribute(data, tmp_path):
     s = np.asarray(data.X)[:, 0] + np.random.default_rng(0).normal(size=len(data.X))
     est = TARNetRegressor(**TINY, fairness_weight=1.0, fairness_penalty="hsic")
