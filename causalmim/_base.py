@@ -405,18 +405,24 @@ class _BaseCausalEstimator(DoublyRobustMixin, FairnessMixin, RegressorMixin, Bas
         """EconML's name for :meth:`predict` (effect of each treated arm against control)."""
         return np.asarray(self.predict(X))
 
-    def _member_effect(self, Xs, T0, T1):
-        """Each member's effect of moving from ``T0`` to ``T1``: (M, n)."""
-        out = self._member_outcomes(Xs)
+    def _arm_indices(self, T0, T1, n):
+        """Column indices of arms ``T0`` (default control) and ``T1`` (default the first
+        treated arm) for ``n`` rows: each of length 1 (one label) or n (a label per row)."""
         T0 = self.classes_[0] if T0 is None else T0
         T1 = self.classes_[1] if T1 is None else T1
-        n = out.shape[1]
-        rows = np.arange(n)
         i0 = np.ravel(index_arms(np.ravel(T0) if np.ndim(T0) else T0, self.classes_, "T0"))
         i1 = np.ravel(index_arms(np.ravel(T1) if np.ndim(T1) else T1, self.classes_, "T1"))
         for name, idx in (("T0", i0), ("T1", i1)):
             if len(idx) not in (1, n):
                 raise ValueError(f"{name} must be one label or one label per row of X.")
+        return i0, i1
+
+    def _member_effect(self, Xs, T0, T1):
+        """Each member's effect of moving from ``T0`` to ``T1``: (M, n)."""
+        out = self._member_outcomes(Xs)
+        n = out.shape[1]
+        i0, i1 = self._arm_indices(T0, T1, n)
+        rows = np.arange(n)
         return out[:, rows, i1] - out[:, rows, i0]
 
     def effect(self, X, T0=None, T1=None):

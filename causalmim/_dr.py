@@ -33,14 +33,13 @@ class DoublyRobustMixin:
         Xs = self._standardize(X)
         t, y = check_treatment_outcome(t, y, Xs.shape[0])
         idx = index_arms(t, self.classes_)
-        i0 = int(index_arms(np.asarray([self.classes_[0] if T0 is None else T0]),
-                            self.classes_, "T0")[0])
-        i1 = int(index_arms(np.asarray([self.classes_[1] if T1 is None else T1]),
-                            self.classes_, "T1")[0])
+        n = Xs.shape[0]
+        i0, i1 = (np.broadcast_to(i, n) for i in self._arm_indices(T0, T1, n))
+        rows = np.arange(n)
         mu = self._forward(Xs)
         e = np.clip(self._propensity(Xs), clip, 1.0 - clip)
         y = np.asarray(y, dtype=float)
-        psi = (mu[:, i1] - mu[:, i0]
-               + (idx == i1) * (y - mu[:, i1]) / e[:, i1]
-               - (idx == i0) * (y - mu[:, i0]) / e[:, i0])
+        psi = (mu[rows, i1] - mu[rows, i0]
+               + (idx == i1) * (y - mu[rows, i1]) / e[rows, i1]
+               - (idx == i0) * (y - mu[rows, i0]) / e[rows, i0])
         return float(np.mean(psi))

@@ -45,6 +45,21 @@ def test_aipw_is_the_documented_formula(world, short_fit):
     np.testing.assert_allclose(est.ate(world.X, 1, 0, t=t, y=y, method="aipw"), -got, rtol=1e-6)
 
 
+def test_aipw_takes_one_label_per_row_like_effect(world, short_fit):
+    X, t, y = world.X, world.t, world.y
+    n = len(X)
+    scalar = short_fit.ate(X, T0=0, T1=1, t=t, y=y, method="aipw")
+    rows = short_fit.ate(X, T0=np.zeros(n, int), T1=np.ones(n, int), t=t, y=y, method="aipw")
+    np.testing.assert_allclose(rows, scalar, rtol=1e-12)
+    # half the rows swapped: their terms change sign
+    swap = np.arange(n) % 2 == 0
+    mixed = short_fit.ate(X, T0=np.where(swap, 1, 0), T1=np.where(swap, 0, 1), t=t, y=y,
+                          method="aipw")
+    assert abs(mixed) < abs(scalar)
+    with pytest.raises(ValueError, match="T1 must be one label or one label per row"):
+        short_fit.ate(X, T1=np.ones(3, int), t=t, y=y, method="aipw")
+
+
 def test_aipw_works_for_dragonnet(world):
     est = DragonNetRegressor(rep_units=16, rep_layers=1, head_units=16, head_layers=1,
                              max_epochs=2, random_state=0).fit(world.X, world.t, world.y)
