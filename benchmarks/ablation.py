@@ -71,6 +71,9 @@ VARIANTS = {
                            "rep_units": 50, "head_units": 50},
     # The MI penalty's ablation at the default the third round chose.
     "trunk2-mi0": {"mi_weight": 0.0, "trunk_layers": 2},
+    # Fourth round: can five narrow members cost what one full network costs?
+    "ens5-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                    "head_units": 50, "n_ensemble": 5},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():
