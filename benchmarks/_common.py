@@ -339,6 +339,15 @@ def parallel_map(fn, tasks, jobs=1, desc=None, progress=True, on_result=None):
     return results
 
 
+def appender(path):
+    """``on_result`` for :func:`parallel_map` that appends each row to the JSON-lines file
+    ``path`` as it arrives (the row cache of a resumable run)."""
+    def append(row):
+        with open(path, "a") as f:
+            f.write(json.dumps(_jsonable(row)) + "\n")
+    return append
+
+
 def add_cache_option(p):
     """Add ``--cache FILE`` to a parser whose script runs :func:`run_models`."""
     p.add_argument("--cache", type=Path, default=None,
@@ -370,12 +379,8 @@ def run_models(fn, units, models, args, unit_id, desc=None):
     todo = [task for task in tasks if (task[0], task[2]) not in cached]
     print(f"{len(todo)} fits to run, {len(tasks) - len(todo)} from {cache}", file=sys.stderr)
 
-    def save(row):
-        with open(cache, "a") as f:
-            f.write(json.dumps(_jsonable(row)) + "\n")
-
     fresh = parallel_map(fn, todo, jobs=args.jobs, desc=desc, progress=not args.no_progress,
-                         on_result=save)
+                         on_result=appender(cache))
     done = {(row["model"], row["random_state"]): row for row in fresh}
     return [cached.get((name, seed)) or done[(name, seed)] for name, _, seed, _ in tasks]
 

@@ -217,8 +217,8 @@ def main(argv=None):
         tasks = []
     if tasks:
         print(f"{len(tasks)} fits to run ({len(cached)} cached in {partial})", file=sys.stderr)
-    fresh = C.parallel_map(_logged(partial), tasks, jobs=args.jobs, desc="fits",
-                           progress=not args.no_progress)
+    fresh = C.parallel_map(run_one, tasks, jobs=args.jobs, desc="fits",
+                           progress=not args.no_progress, on_result=C.appender(partial))
     rows = [r for r in {**cached, **{(r["variant"], r["kind"], r["unit"]): r
                                      for r in fresh}}.values()
             if r["variant"] in args.variants and (
@@ -252,19 +252,6 @@ def main(argv=None):
     md, js = C.write_results(out, stem, title, [s for s in sections if s], {"rows": rows}, env)
     print(f"wrote {md} and {js}")
     return 0
-
-
-class _logged:
-    """``run_one`` that also appends its row to the partial file (picklable)."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __call__(self, task):
-        row = run_one(task)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        return row
 
 
 if __name__ == "__main__":

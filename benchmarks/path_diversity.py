@@ -71,19 +71,6 @@ def run_one(task):
             "epochs": len(est.history_)}
 
 
-class _logged:
-    """``run_one`` that also appends its row to the partial file (picklable)."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __call__(self, task):
-        row = run_one(task)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        return row
-
-
 def _table(rows, kind):
     out = []
     for cond in CONDITIONINGS:
@@ -123,8 +110,8 @@ def main(argv=None):
     tasks = [(c, w, kind, u, args.max_epochs, args.data_home)
              for kind, u in units for c in CONDITIONINGS for w in weights
              if (c, w, kind, u) not in cached and not args.from_cache]
-    fresh = C.parallel_map(_logged(partial), tasks, jobs=args.jobs, desc="fits",
-                           progress=not args.no_progress)
+    fresh = C.parallel_map(run_one, tasks, jobs=args.jobs, desc="fits",
+                           progress=not args.no_progress, on_result=C.appender(partial))
     rows = [r for r in {**cached, **{(r["cond"], r["w"], r["kind"], r["unit"]): r
                                      for r in fresh}}.values()
             if r["w"] in weights and r["unit"] in (worlds if r["kind"] == "world" else reps)]
