@@ -295,7 +295,7 @@ class CausalNet(NeuralNet):
         m = self.module_.n_members
         loss = float(total) / (count * m)
         if training:
-            self._check_divergence(loss, penalties=self._weighted_penalties(count * m))
+            self._check_divergence(loss, penalty_scale=count * m)
         self.history.record(prefix + "_loss", loss)
         self.history.record(prefix + "_batch_count", count)
         for key, value in self._penalty_sums.items():
@@ -316,12 +316,13 @@ class CausalNet(NeuralNet):
                 out[key] = out.get(key, 0.0) + group.weight * max(float(value), 0.0) / scale
         return out
 
-    def _check_divergence(self, loss, what="training loss", penalties=None):
+    def _check_divergence(self, loss, what="training loss", penalty_scale=None):
         """A non-finite loss stops training with an error; a loss more than
         ``EXPLOSION_FACTOR`` times the first epoch's (capped at 1, the loss of the mean on the
-        standardized outcome) warns once per fit. ``penalties``: the weighted penalty terms of
-        the loss by weight parameter (:meth:`_weighted_penalties`); when they make up most of
-        the loss, the warning names their weights instead of the learning rate."""
+        standardized outcome) warns once per fit. ``penalty_scale``: for the training loss, the
+        divisor that made it a mean (batches x members); the warning then weighs the penalty
+        terms (:meth:`_weighted_penalties`, computed only when it warns) and names their
+        weights instead of the learning rate when they make up most of the loss."""
         epoch = len(self.history)
         if not np.isfinite(loss):
             raise TrainingDivergedError(
@@ -335,7 +336,9 @@ class CausalNet(NeuralNet):
             self._loss_scale, self._warned = min(abs(loss), 1.0), False
         if abs(loss) > EXPLOSION_FACTOR * max(self._loss_scale, 1e-8) and not self._warned:
             self._warned = True
-            penalty = sum((penalties or {}).values())
+            penalties = ({} if penalty_scale is None
+                         else self._weighted_penalties(penalty_scale))
+            penalty = sum(penalties.values())
             if penalty > 0.5 * abs(loss):
                 parts = ", ".join(f"{k} {v:.3g}" for k, v in sorted(
                     penalties.items(), key=lambda kv: -kv[1]))
