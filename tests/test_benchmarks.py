@@ -319,3 +319,47 @@ def test_path_diversity_script(tmp_path, data_home):
     _run("path_diversity.py", tmp_path, data_home, "--quick", "--jobs", "1")
     again = json.loads((tmp_path / "path_diversity_quick.json").read_text())["rows"]
     assert again == rows
+
+
+def _load_benchmark(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_parallel_tables_compare_on_shared_units_and_say_what_the_penalty_did():
+    par = _load_benchmark("parallel")
+    rows = []
+    for unit in range(1, 5):  # K4 and its mi0 twin on units 1-4, the K8 pair on 1-2 only
+        rows += [
+            {"model": "ParallelMIM-K4", "data": "ihdp", "unit": unit, "pehe_out": 1.0,
+             "ate_out": 0.1, "seconds": 2.0, "path_mi": 5e5, "path_dcor": 0.99},
+            {"model": "ParallelMIM-K4-mi0", "data": "ihdp", "unit": unit, "pehe_out": 1.1,
+             "ate_out": 0.1, "seconds": 1.0, "path_mi": 7e5, "path_dcor": 0.995},
+            {"model": "CausalMIM-ens4", "data": "ihdp", "unit": unit,
+             "pehe_out": 0.9 if unit < 4 else 1.2, "ate_out": 0.1, "seconds": 8.0},
+        ]
+    for unit in (1, 2):
+        rows += [{"model": "ParallelMIM-K8", "data": "ihdp", "unit": unit, "pehe_out": 2.0,
+                  "ate_out": 0.2, "seconds": 5.0, "path_mi": 3.0, "path_dcor": 0.5},
+                 {"model": "CausalMIM-ens8", "data": "ihdp", "unit": unit, "pehe_out": 1.0,
+                  "ate_out": 0.2, "seconds": 9.0}]
+    models = ("ParallelMIM-K4", "ParallelMIM-K8", "ParallelMIM-K4-mi0", "CausalMIM-ens4",
+              "CausalMIM-ens8")
+    text = par.section(rows, "ihdp", "IHDP", models)
+    assert "5.0e+05" in text  # an exploded CLUB estimate is printed as what it is
+    assert "ParallelMIM-K8, CausalMIM-ens8 ran on fewer units" in text
+    assert "On the 2 units every model ran (1, 2)" in text
+    assert text.count("| ParallelMIM-K4 |") == 2  # the full table and the shared-units one
+    assert "distance correlation between paths: median 0.99 against 0.995, lower with " \
+        "the penalty on 4 of 4 units — the penalty does lower it." in text
+    assert "ParallelMIM-K4 against CausalMIM-ens4 on 4 shared units" in text
+    assert "lower on 1 of 4" in text
+    assert "ParallelMIM-K8 against CausalMIM-ens8 on 2 shared units" in text
+    rows = [dict(r, path_dcor=1.0) if r["model"] == "ParallelMIM-K4" else r for r in rows]
+    assert "the penalty does **not** lower it" in par.section(rows, "ihdp", "IHDP", models)
