@@ -370,6 +370,10 @@ def run_models(fn, units, models, args, unit_id, desc=None):
     cache = getattr(args, "cache", None)
     if cache is None:
         return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
+    keys = [(name, seed) for name, _, seed, _ in tasks]
+    if len(set(keys)) != len(keys):
+        raise ValueError("--cache needs one random_state per unit (unit_id gives two units "
+                         "the same one), so that a cached row is found by model and seed.")
     cached = {}
     if cache.is_file():
         for line in cache.read_text().splitlines():
@@ -381,6 +385,8 @@ def run_models(fn, units, models, args, unit_id, desc=None):
 
     fresh = parallel_map(fn, todo, jobs=args.jobs, desc=desc, progress=not args.no_progress,
                          on_result=appender(cache))
+    if any("random_state" not in row for row in fresh):
+        raise ValueError("--cache needs the rows of fn to carry their random_state.")
     done = {(row["model"], row["random_state"]): row for row in fresh}
     return [cached.get((name, seed)) or done[(name, seed)] for name, _, seed, _ in tasks]
 

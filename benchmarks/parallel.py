@@ -8,9 +8,12 @@ Data: IHDP-100 replications ``1 .. --reps`` (official 672 / 75 split, out-of-sam
 sqrt(PEHE) and eps_ATE), the disentangled worlds ``make_disentangled(2000, random_state=s)``
 for ``s < --seeds`` (first 1,500 units to train, the rest to score) and, with
 ``--growth-n``, one user-growth campaign (``make_user_growth``, binary conversions, first 70%
-to train). For the parallel models, the MI between paths: for every pair of paths, a CLUB
-critic fitted after the fact on half of the held-out rows and evaluated on the other half,
-averaged over the pairs, and their distance correlation. CLUB is an upper bound whose
+to train). Every model of a unit gets the same ``random_state``: ``--seed`` plus the IHDP
+replication, plus 1000 + s for world s, plus 2000 for the campaign.
+
+For the parallel models, the MI between paths: for every pair of paths, a CLUB critic fitted
+after the fact on half of the held-out rows and evaluated on the other half, averaged over the
+pairs, and their distance correlation. CLUB is an upper bound whose
 Gaussian critic predicts one path from the other: when the paths are almost the same function
 of the input (distance correlation near 1), the critic's variance collapses and the estimate
 runs into the thousands of nats or more. Such a figure says "practically one representation",
@@ -69,11 +72,18 @@ def path_mi(est, X, seed=0):
             float(np.mean([dcor for _, dcor in dep.values()])))
 
 
+def unit_id(unit):
+    """A unit's offset of ``--seed`` (its random_state), distinct across the data sets: IHDP
+    replication r -> r, world s -> 1000 + s, the user-growth campaign -> 2000."""
+    data, number = unit
+    return {"ihdp": number, "worlds": 1000 + number, "growth": 2000}[data]
+
+
 def run_one(task):
     from causalmim.metrics import ate_error, sqrt_pehe
 
     name, (data, unit), seed, max_epochs = task
-    row = {"model": name, "data": data, "unit": unit}
+    row = {"model": name, "data": data, "unit": unit, "random_state": seed}
     outcome = "binary" if data == "growth" else "continuous"
     if data == "ihdp":
         from causalmim.datasets import load_ihdp
@@ -228,8 +238,7 @@ def main(argv=None):
     units = ([("ihdp", r) for r in range(1, reps + 1)] + [("worlds", s) for s in range(seeds)]
              + ([("growth", args.growth_n)] if args.growth_n else []))
     started = time.perf_counter()
-    rows = C.run_models(run_one, units, models, args, unit_id=lambda u: u[1] % 1000,
-                        desc="parallel fits")
+    rows = C.run_models(run_one, units, models, args, unit_id=unit_id, desc="parallel fits")
     env = C.environment(started)
     sections = ["## Protocol\n\n" + __doc__.split("\n\n", 1)[1].split("Usage::")[0].strip()]
     note = C.trial_note(args)

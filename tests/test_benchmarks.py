@@ -261,9 +261,17 @@ def test_fairness_script(tmp_path, data_home):
 
 @pytest.mark.slow
 def test_parallel_script(tmp_path, data_home):
-    _run("parallel.py", tmp_path, data_home, "--quick", "--jobs", "1", "--growth-n", "1000")
+    cache = tmp_path / "fits.jsonl"
+    args = ("--quick", "--jobs", "1", "--growth-n", "1000", "--cache", str(cache))
+    _run("parallel.py", tmp_path, data_home, *args)
     md, result = _check_files(tmp_path, "parallel_quick", [])
     rows = result["rows"]
+    # 4 models x (IHDP rep 1, world 0, the campaign): one cached row each, no key shared
+    assert len(cache.read_text().splitlines()) == 12
+    assert len({(r["model"], r["random_state"]) for r in rows}) == 12
+    proc = _run("parallel.py", tmp_path, data_home, *args)
+    assert "0 fits to run, 12 from" in proc.stderr
+    assert json.loads((tmp_path / "parallel_quick.json").read_text())["rows"] == rows
     assert not [r for r in rows if r.get("error")]
     assert {r["data"] for r in rows} == {"ihdp", "worlds", "growth"}
     for r in rows:
