@@ -81,7 +81,7 @@ for _params in VARIANTS.values():
 #: The variant that equals CausalMIMRegressor's defaults (chosen by the --dev sweep).
 DEFAULT = "trunk2-0.01"
 ABLATION = ("mi0", "vclub_s-0.001", "vclub_s-0.01", "vclub_s-0.1", "vclub_s-1", "dcor-0.1",
-            "hsic-10", "trunk2-mi0", "trunk2-0.01")
+            "hsic-10", "trunk2-mi0", "trunk2-0.01", "ens5-narrow")
 FACTORS = ("instrumental", "confounding", "adjustment")
 KEYS = ("pehe", "ate_err", "dcor", "mi", "seconds")
 
@@ -142,14 +142,40 @@ def _mean(rows, key):
     return C.mean_se(vals) if vals else (float("nan"), float("nan"))
 
 
-def _paired(rows, v, kind, base="mi0"):
-    """Mean ± se over shared units of the variant's sqrt(PEHE) minus ``base``'s, and wins."""
+def without_penalty(v):
+    """The variant that is ``v`` with ``mi_weight=0`` (its own network without the MI penalty:
+    ``mi0`` for the one-layer trunk, ``trunk2-mi0`` for two layers), or None."""
+    want = {k: val for k, val in VARIANTS[v].items() if k != "mi_penalty"}
+    want["mi_weight"] = 0.0
+    return next((w for w, params in VARIANTS.items() if params == want), None)
+
+
+def _paired(rows, v, kind, base, units=None):
+    """Mean ± se over shared units (of ``units``, default all) of the variant's sqrt(PEHE)
+    minus ``base``'s, and in how many the variant is lower."""
     mine = {r["unit"]: r["pehe"] for r in rows if r["variant"] == v and r["kind"] == kind}
     ref = {r["unit"]: r["pehe"] for r in rows if r["variant"] == base and r["kind"] == kind}
-    diff = [mine[u] - ref[u] for u in mine if u in ref]
-    if v == base or not diff:
+    diff = [mine[u] - ref[u] for u in mine if u in ref and (units is None or u in units)]
+    if base is None or v == base or not diff:
         return "–"
     return f"{C.fmt(*C.mean_se(diff), digits=3)} ({sum(d < 0 for d in diff)}/{len(diff)})"
+
+
+def _against_default(rows, variants, reps_report):
+    """One line per variant: its sqrt(PEHE) minus the default's, unit by unit."""
+    lines = []
+    for v in variants:
+        if v == DEFAULT:
+            continue
+        ihdp, report = _paired(rows, v, "ihdp", DEFAULT), _paired(rows, v, "ihdp", DEFAULT,
+                                                                  set(reps_report))
+        world = _paired(rows, v, "world", DEFAULT)
+        if "–" not in (ihdp, world):
+            lines.append(f"- `{v}`: IHDP {ihdp}, of which reps 11-50 {report}; worlds {world}")
+    if not lines:
+        return ""
+    return (f"√PEHE minus the default's (`{DEFAULT}`), mean ± standard error over the units "
+            "both have (lower in / units):\n\n" + "\n".join(lines) + "\n")
 
 
 def _table(rows, variants, reps_dev, reps_report, seeds):
@@ -172,7 +198,8 @@ def _table(rows, variants, reps_dev, reps_report, seeds):
             (f"{np.mean([r['pehe'] for r in dev]):.2f} / "
              f"{np.mean([r['pehe'] for r in rep]):.2f}") if dev and rep else "–",
             C.fmt(*_mean(wo, "pehe"), digits=3) if wo else "–",
-            _paired(rows, v, "ihdp"), _paired(rows, v, "world"),
+            _paired(rows, v, "ihdp", without_penalty(v)),
+            _paired(rows, v, "world", without_penalty(v)),
             f"{sum(ok)}/{len(ok)}" if ok else "–",
             f"{np.median(secs):.1f}" if secs else "–",
             f"{len(every)} / {len(wo)}",
@@ -230,7 +257,8 @@ def main(argv=None):
     header = ["variant", "worlds: held-out CLUB MI (nats)", "worlds: held-out dCor",
               "IHDP: held-out dCor", "IHDP √PEHE mean / median", "IHDP eps_ATE",
               "IHDP √PEHE mean reps 1-10 / 11-50", "worlds √PEHE",
-              "IHDP √PEHE minus mi0's (lower in)", "worlds √PEHE minus mi0's (lower in)",
+              "IHDP √PEHE minus mi_weight=0's (lower in)",
+              "worlds √PEHE minus mi_weight=0's (lower in)",
               "factor ranks correct",
               "IHDP median s / fit", "fits IHDP / worlds"]
     variants = "\n".join(
@@ -241,9 +269,11 @@ def main(argv=None):
     results = ("## Results\n\n" + variants + "\n\n"
                + C.markdown_table(header, table) + "\n\n"
                "Dependence columns: means over factor pairs and units (± standard error over "
-               "units). √PEHE and eps_ATE: out of sample. \"minus mi0's\": the paired "
-               "difference to the same model without the MI penalty, mean ± standard error over "
-               "the units both have, and in how many units the variant is lower.\n")
+               "units). √PEHE and eps_ATE: out of sample. \"minus mi_weight=0's\": the paired "
+               "difference to the same network without the MI penalty (`mi0` for one trunk "
+               "layer, `trunk2-mi0` for two), mean ± standard error over the units both have, "
+               "and in how many units the variant is lower.\n\n"
+               + _against_default(rows, args.variants, reps_report))
     env = C.environment(started)
     sections = [C.trial_note(args), "## Protocol\n\n" + "\n\n".join(__doc__.split("\n\n")[1:4]),
                 results]
