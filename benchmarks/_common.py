@@ -354,6 +354,9 @@ def add_cache_option(p):
                    help="JSON-lines file of finished fits: each new row is appended as it "
                         "arrives, and fits already in it without an error are not rerun (to "
                         "resume an interrupted run; use it only with the same code and options)")
+    p.add_argument("--from-cache", action="store_true",
+                   help="with --cache: run no fit, write the tables from the cached rows of "
+                        "the requested models and units (fits not in the cache are left out)")
 
 
 def run_models(fn, units, models, args, unit_id, desc=None):
@@ -368,6 +371,8 @@ def run_models(fn, units, models, args, unit_id, desc=None):
     tasks = [(name, unit, args.seed + unit_id(unit), args.max_epochs)
              for unit in units for name in models]
     cache = getattr(args, "cache", None)
+    if cache is None and getattr(args, "from_cache", False):
+        raise ValueError("--from-cache needs --cache FILE (the rows to write the tables from).")
     if cache is None:
         return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
     keys = [(name, seed) for name, _, seed, _ in tasks]
@@ -380,6 +385,10 @@ def run_models(fn, units, models, args, unit_id, desc=None):
             row = json.loads(line)
             if row.get("error") is None:
                 cached[(row["model"], row["random_state"])] = row
+    if getattr(args, "from_cache", False):
+        rows = [cached[key] for key in keys if key in cached]
+        print(f"{len(rows)} of {len(tasks)} fits from {cache}, no fit run", file=sys.stderr)
+        return rows
     todo = [task for task in tasks if (task[0], task[2]) not in cached]
     print(f"{len(todo)} fits to run, {len(tasks) - len(todo)} from {cache}", file=sys.stderr)
 

@@ -272,6 +272,13 @@ def test_parallel_script(tmp_path, data_home):
     proc = _run("parallel.py", tmp_path, data_home, *args)
     assert "0 fits to run, 12 from" in proc.stderr
     assert json.loads((tmp_path / "parallel_quick.json").read_text())["rows"] == rows
+    # --from-cache writes the tables from the cached rows only: CausalMIM was never fitted
+    proc = _run("parallel.py", tmp_path, data_home, *args, "--from-cache", "--models",
+                "ParallelMIM-K2", "CausalMIM")
+    assert "3 of 6 fits from" in proc.stderr
+    rows = json.loads((tmp_path / "parallel_quick.json").read_text())["rows"]
+    assert {r["model"] for r in rows} == {"ParallelMIM-K2"} and len(rows) == 3
+    assert len(cache.read_text().splitlines()) == 12
     assert not [r for r in rows if r.get("error")]
     assert {r["data"] for r in rows} == {"ihdp", "worlds", "growth"}
     for r in rows:
