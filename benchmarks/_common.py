@@ -342,6 +342,8 @@ def parallel_map(fn, tasks, jobs=1, desc=None, progress=True, on_result=None):
 def appender(path):
     """``on_result`` for :func:`parallel_map` that appends each row to the JSON-lines file
     ``path`` as it arrives (the row cache of a resumable run)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+
     def append(row):
         with open(path, "a") as f:
             f.write(json.dumps(_jsonable(row)) + "\n")
@@ -477,7 +479,7 @@ def summary_table(summary, models, keys, digits=2):
     return [[f"**{m}**",
              *(fmt(summary[m][k]["mean"], summary[m][k]["se"], places(k)) for k in keys),
              fmt(summary[m]["median_seconds"], digits=1), runs_cell(summary[m])]
-            for m in models]
+            for m in models if m in summary]  # a model without rows (--from-cache) is left out
 
 
 def published_row(name, source, values):

@@ -104,6 +104,15 @@ def test_ihdp_script_resumes_from_its_cache_and_splits_the_reported_reps(tmp_pat
     assert "√PEHE out, reps 11 |" in md
     rep11 = result["runs"][-1]
     assert f"| {rep11['pehe_out']:.2f} |" in md.split("## Development")[1]
+    # a cache in a folder that does not exist yet; --from-cache leaves uncached models out
+    nested = tmp_path / "new" / "fits.jsonl"
+    _run("ihdp.py", tmp_path, data_home, "--reps", "1", "--models", "TLearner", "--cache",
+         str(nested))
+    only = _run("ihdp.py", tmp_path, data_home, "--reps", "1", "--models", "TLearner",
+                "TARNet", "--cache", str(nested), "--from-cache")
+    assert "1 of 2 fits from" in only.stderr
+    md = (tmp_path / "ihdp.md").read_text()
+    assert "**TLearner**" in md and "**TARNet**" not in md
 
 
 @pytest.mark.slow
