@@ -20,9 +20,10 @@ runs into the thousands of nats or more. Such a figure says "practically one rep
 not a quantity to compare digit by digit; the distance correlation is the readable column.
 
 Under each table: whether the penalty lowers the MI between paths (ParallelMIM-K4 against the
-same network at ``mi_weight=0``, unit by unit), and each K-path model against the K-member
-ensemble of CausalMIM (mean sqrt(PEHE) and the units where the paths are better). Models run
-on fewer units (``--models`` runs added later) are compared on the units they share.
+same network at ``mi_weight=0``, unit by unit, with a two-sided sign test), and each K-path
+model against the K-member ensemble of CausalMIM (mean sqrt(PEHE) and the units where the
+paths are better). Models run on fewer units (``--models`` runs added later) are compared on
+the units they share.
 
 Usage::
 
@@ -35,6 +36,7 @@ import time
 
 import _common as C
 import numpy as np
+from scipy.stats import binomtest
 
 MODELS = ("ParallelMIM-K2", "ParallelMIM-K4", "ParallelMIM-K8", "ParallelMIM-K4-mi0",
           "CausalMIM-ens2", "CausalMIM-ens4", "CausalMIM-ens8", "TARNet", "CausalMIM")
@@ -144,12 +146,14 @@ def comparisons(rows, data, models):
             a = np.array([pen[u][key] for u in shared], dtype=float)
             b = np.array([free[u][key] for u in shared], dtype=float)
             lower = int(np.sum(a < b))
+            p = binomtest(lower, len(shared)).pvalue  # sign test, two-sided
+            verdict = ("the penalty lowers it" if lower > len(shared) / 2 and p < 0.05 else
+                       "the penalty does **not** lower it" if lower <= len(shared) / 2 else
+                       "no clear difference")
             out.append(
                 f"- Penalty (ParallelMIM-K4 against K4-mi0), {what} between paths: median "
                 f"{np.median(a):.3g} against {np.median(b):.3g}, lower with the penalty on "
-                f"{lower} of {len(shared)} units"
-                + (" — the penalty does lower it." if lower > len(shared) / 2 else
-                   " — the penalty does **not** lower it."))
+                f"{lower} of {len(shared)} units (sign test p = {p:.2g}): {verdict}.")
     for k in (2, 4, 8):
         paths, ens = (_by_unit(rows, data, f"ParallelMIM-K{k}"),
                       _by_unit(rows, data, f"CausalMIM-ens{k}"))

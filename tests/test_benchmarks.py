@@ -359,14 +359,14 @@ def _load_benchmark(name):
 def test_parallel_tables_compare_on_shared_units_and_say_what_the_penalty_did():
     par = _load_benchmark("parallel")
     rows = []
-    for unit in range(1, 5):  # K4 and its mi0 twin on units 1-4, the K8 pair on 1-2 only
+    for unit in range(1, 9):  # K4 and its mi0 twin on units 1-8, the K8 pair on 1-2 only
         rows += [
             {"model": "ParallelMIM-K4", "data": "ihdp", "unit": unit, "pehe_out": 1.0,
              "ate_out": 0.1, "seconds": 2.0, "path_mi": 5e5, "path_dcor": 0.99},
             {"model": "ParallelMIM-K4-mi0", "data": "ihdp", "unit": unit, "pehe_out": 1.1,
              "ate_out": 0.1, "seconds": 1.0, "path_mi": 7e5, "path_dcor": 0.995},
             {"model": "CausalMIM-ens4", "data": "ihdp", "unit": unit,
-             "pehe_out": 0.9 if unit < 4 else 1.2, "ate_out": 0.1, "seconds": 8.0},
+             "pehe_out": 0.9 if unit != 4 else 1.2, "ate_out": 0.1, "seconds": 8.0},
         ]
     for unit in (1, 2):
         rows += [{"model": "ParallelMIM-K8", "data": "ihdp", "unit": unit, "pehe_out": 2.0,
@@ -381,9 +381,12 @@ def test_parallel_tables_compare_on_shared_units_and_say_what_the_penalty_did():
     assert "On the 2 units every model ran (1, 2)" in text
     assert text.count("| ParallelMIM-K4 |") == 2  # the full table and the shared-units one
     assert "distance correlation between paths: median 0.99 against 0.995, lower with " \
-        "the penalty on 4 of 4 units — the penalty does lower it." in text
-    assert "ParallelMIM-K4 against CausalMIM-ens4 on 4 shared units" in text
-    assert "lower on 1 of 4" in text
+        "the penalty on 8 of 8 units (sign test p = 0.0078): the penalty lowers it." in text
+    assert "ParallelMIM-K4 against CausalMIM-ens4 on 8 shared units" in text
+    assert "lower on 1 of 8" in text
     assert "ParallelMIM-K8 against CausalMIM-ens8 on 2 shared units" in text
     rows = [dict(r, path_dcor=1.0) if r["model"] == "ParallelMIM-K4" else r for r in rows]
     assert "the penalty does **not** lower it" in par.section(rows, "ihdp", "IHDP", models)
+    few = [r for r in rows if r["unit"] <= 3]  # 3 of 3 lower: too few units to call it
+    assert "(sign test p = 0.25): no clear difference" in par.section(few, "ihdp", "IHDP",
+                                                                       models)
