@@ -203,7 +203,7 @@ def section(rows, data, title, models):
         common = set.intersection(*units.values())
         most = max(map(len, units.values()))
         few = [m for m, u in units.items() if len(u) < most]
-        text += (f"\n\n{', '.join(few)} ran on fewer units (cost). On the {len(common)} "
+        text += (f"\n\n{', '.join(few)} ran on fewer units. On the {len(common)} "
                  f"units every model ran ({_units_text(common)}):\n\n"
                  + _table([r for r in rows if r["data"] != data or r["unit"] in common],
                           data, models))
