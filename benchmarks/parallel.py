@@ -179,11 +179,13 @@ def _table(rows, data, models):
         if not sel:
             continue
         cells = [C.fmt(*C.mean_se([r.get(k) for r in sel]), digits=3) for k in KEYS[:2]]
+        cells.insert(1, f"{np.median([r['pehe_out'] for r in sel]):.3f}")
         cells += [_fmt_mi(*C.mean_se([r.get("path_mi") for r in sel])),
                   C.fmt(*C.mean_se([r.get("path_dcor") for r in sel]), digits=3)]
         med = np.median([r["seconds"] for r in sel])
         lines.append([m, *cells, f"{med:.1f}", str(len(sel))])
-    header = ["model", "√PEHE out", "ε_ATE out", "MI between paths (CLUB, nats)",
+    header = ["model", "√PEHE out", "√PEHE out, median", "ε_ATE out",
+              "MI between paths (CLUB, nats)",
               "distance correlation between paths", "median fit s", "runs"]
     return C.markdown_table(header, lines)
 
