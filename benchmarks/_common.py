@@ -391,15 +391,15 @@ def run_models(fn, units, models, args, unit_id, desc=None):
         rows = [cached[key] for key in keys if key in cached]
         print(f"{len(rows)} of {len(tasks)} fits from {cache}, no fit run", file=sys.stderr)
         return rows
-    todo = [task for task in tasks if (task[0], task[2]) not in cached]
+    todo = [(task, key) for task, key in zip(tasks, keys, strict=True) if key not in cached]
     print(f"{len(todo)} fits to run, {len(tasks) - len(todo)} from {cache}", file=sys.stderr)
 
-    fresh = parallel_map(fn, todo, jobs=args.jobs, desc=desc, progress=not args.no_progress,
-                         on_result=appender(cache))
-    if any("random_state" not in row for row in fresh):
+    fresh = parallel_map(fn, [task for task, _ in todo], jobs=args.jobs, desc=desc,
+                         progress=not args.no_progress, on_result=appender(cache))
+    if any("random_state" not in row for row in fresh):  # the next run finds rows by it
         raise ValueError("--cache needs the rows of fn to carry their random_state.")
-    done = {(row["model"], row["random_state"]): row for row in fresh}
-    return [cached.get((name, seed)) or done[(name, seed)] for name, _, seed, _ in tasks]
+    done = dict(zip((key for _, key in todo), fresh, strict=True))  # fresh is in task order
+    return [cached.get(key) or done[key] for key in keys]
 
 
 def guarded(fn, *args):

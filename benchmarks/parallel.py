@@ -174,11 +174,11 @@ def comparisons(rows, data, models):
 
 def _table(rows, data, models):
     lines = []
+    digits = 4 if data == "growth" else 3  # conversion-probability units
     for m in models:
         sel = [r for r in rows if r["data"] == data and r["model"] == m and not r.get("error")]
         if not sel:
             continue
-        digits = 4 if data == "growth" else 3  # conversion-probability units
         cells = [C.fmt(*C.mean_se([r.get(k) for r in sel]), digits=digits) for k in KEYS[:2]]
         cells.insert(1, f"{np.median([r['pehe_out'] for r in sel]):.{digits}f}")
         cells += [_fmt_mi(*C.mean_se([r.get("path_mi") for r in sel])),
