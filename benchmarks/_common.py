@@ -25,6 +25,7 @@ import time
 import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -432,6 +433,39 @@ def mean_se(values):
         return math.nan, math.nan
     se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else math.nan
     return float(v.mean()), se
+
+
+class Paired(NamedTuple):
+    """``a - b`` over the units both have: see :func:`paired`."""
+
+    n: int
+    mean: float
+    se: float
+    lower: int  #: units where ``a < b``
+    p: float  #: two-sided sign test of ``lower`` out of ``n``
+
+    def text(self, digits=3):
+        """``"mean ± se (lower/n)"``."""
+        return f"{fmt(self.mean, self.se, digits=digits)} ({self.lower}/{self.n})"
+
+
+def paired(a, b, units=None):
+    """Unit-by-unit comparison of two results keyed by unit (dicts ``unit -> value``).
+
+    Over the units both have (and, if given, that are in ``units``): the mean and standard
+    error of ``a[u] - b[u]``, the number of units where ``a`` is lower, and a two-sided sign
+    test of that count (ties count as not lower). None when no unit is shared.
+    """
+    from scipy.stats import binomtest
+
+    shared = [u for u in a if u in b and (units is None or u in units)]
+    shared = [u for u in shared if a[u] is not None and b[u] is not None
+              and np.isfinite(a[u]) and np.isfinite(b[u])]
+    if not shared:
+        return None
+    diff = np.array([a[u] - b[u] for u in shared], dtype=np.float64)
+    lower = int(np.sum(diff < 0))
+    return Paired(len(shared), *mean_se(diff), lower, float(binomtest(lower, len(shared)).pvalue))
 
 
 def fmt(mean, se=None, digits=2):

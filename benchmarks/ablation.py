@@ -155,10 +155,10 @@ def _paired(rows, v, kind, base, units=None):
     minus ``base``'s, and in how many the variant is lower."""
     mine = {r["unit"]: r["pehe"] for r in rows if r["variant"] == v and r["kind"] == kind}
     ref = {r["unit"]: r["pehe"] for r in rows if r["variant"] == base and r["kind"] == kind}
-    diff = [mine[u] - ref[u] for u in mine if u in ref and (units is None or u in units)]
-    if base is None or v == base or not diff:
+    result = C.paired(mine, ref, units)
+    if base is None or v == base or result is None:
         return "–"
-    return f"{C.fmt(*C.mean_se(diff), digits=3)} ({sum(d < 0 for d in diff)}/{len(diff)})"
+    return result.text(digits=3)
 
 
 def _against_default(rows, variants, reps_report):

@@ -66,11 +66,10 @@ def main(argv=None):
     if "TARNet" in models and "CausalMIM" in models:
         pt = {x["seed"]: x["pehe"] for x in rows if x["model"] == "TARNet"}
         pm = {x["seed"]: x["pehe"] for x in rows if x["model"] == "CausalMIM"}
-        diff = [pm[s] - pt[s] for s in pt]
-        wins = sum(d < 0 for d in diff)
+        d = C.paired(pm, pt)
         paired = (f"Paired CausalMIM minus TARNet sqrt(PEHE): "
-                  f"{C.fmt(*C.mean_se(diff), digits=3)}; CausalMIM lower in {wins} of "
-                  f"{len(diff)} worlds.\n")
+                  f"{C.fmt(d.mean, d.se, digits=3)}; CausalMIM lower in {d.lower} of "
+                  f"{d.n} worlds.\n")
     results = (
         "## Results\n\n"
         f"Worlds: seeds {seeds[0]}-{seeds[-1]}; predicting the true ATE for everyone scores "

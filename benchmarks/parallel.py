@@ -36,7 +36,6 @@ import time
 
 import _common as C
 import numpy as np
-from scipy.stats import binomtest
 
 MODELS = ("ParallelMIM-K2", "ParallelMIM-K4", "ParallelMIM-K8", "ParallelMIM-K4-mi0",
           "CausalMIM-ens2", "CausalMIM-ens4", "CausalMIM-ens8", "TARNet", "CausalMIM")
@@ -140,20 +139,20 @@ def comparisons(rows, data, models):
     K-path model against the K-member ensemble, unit by unit on the units both ran."""
     out = []
     pen, free = _by_unit(rows, data, "ParallelMIM-K4"), _by_unit(rows, data, "ParallelMIM-K4-mi0")
-    shared = sorted(set(pen) & set(free))
-    if shared:
-        for key, what in (("path_dcor", "distance correlation"), ("path_mi", "CLUB MI")):
-            a = np.array([pen[u][key] for u in shared], dtype=float)
-            b = np.array([free[u][key] for u in shared], dtype=float)
-            lower = int(np.sum(a < b))
-            p = binomtest(lower, len(shared)).pvalue  # sign test, two-sided
-            verdict = ("the penalty lowers it" if lower > len(shared) / 2 and p < 0.05 else
-                       "the penalty does **not** lower it" if lower <= len(shared) / 2 else
-                       "no clear difference")
-            out.append(
-                f"- Penalty (ParallelMIM-K4 against K4-mi0), {what} between paths: median "
-                f"{np.median(a):.3g} against {np.median(b):.3g}, lower with the penalty on "
-                f"{lower} of {len(shared)} units (sign test p = {p:.2g}): {verdict}.")
+    for key, what in (("path_dcor", "distance correlation"), ("path_mi", "CLUB MI")):
+        a, b = ({u: r[key] for u, r in pen.items()}, {u: r[key] for u, r in free.items()})
+        d = C.paired(a, b)
+        if d is None:
+            break
+        shared = [u for u in a if u in b]
+        verdict = ("the penalty lowers it" if d.lower > d.n / 2 and d.p < 0.05 else
+                   "the penalty does **not** lower it" if d.lower <= d.n / 2 else
+                   "no clear difference")
+        out.append(
+            f"- Penalty (ParallelMIM-K4 against K4-mi0), {what} between paths: median "
+            f"{np.median([a[u] for u in shared]):.3g} against "
+            f"{np.median([b[u] for u in shared]):.3g}, lower with the penalty on "
+            f"{d.lower} of {d.n} units (sign test p = {d.p:.2g}): {verdict}.")
     for k in (2, 4, 8):
         paths, ens = (_by_unit(rows, data, f"ParallelMIM-K{k}"),
                       _by_unit(rows, data, f"CausalMIM-ens{k}"))

@@ -43,6 +43,20 @@ def test_unknown_model_lists_the_valid_ones():
         common.make_model("NoSuchNet")
 
 
+def test_paired_compares_on_shared_finite_units_only():
+    a = {1: 1.0, 2: 2.0, 3: 5.0, 4: float("nan"), 5: 0.0}
+    b = {1: 2.0, 2: 3.0, 3: 4.0, 4: 1.0}
+    d = common.paired(a, b)
+    assert (d.n, d.lower) == (3, 2)  # units 1-3: unit 4 is NaN, unit 5 is not in b
+    assert d.mean == pytest.approx(-1 / 3)
+    assert d.p == pytest.approx(1.0)  # 2 of 3 is no evidence
+    assert d.text(digits=2).endswith("(2/3)")
+    assert common.paired(a, b, units={3}).lower == 0
+    assert common.paired(a, {9: 1.0}) is None
+    many = common.paired({u: 0.0 for u in range(20)}, {u: 1.0 for u in range(20)})
+    assert many.lower == 20 and many.p < 1e-5
+
+
 def test_mean_se_skips_missing_values():
     mean, se = common.mean_se([1.0, 3.0, None, float("nan")])
     assert mean == 2.0 and se == pytest.approx(1.0)
