@@ -442,7 +442,7 @@ class Paired(NamedTuple):
     mean: float
     se: float
     lower: int  #: units where ``a < b``
-    p: float  #: two-sided sign test of ``lower`` out of ``n``
+    p: float  #: two-sided sign test of ``lower`` among the units that differ
 
     def text(self, digits=3):
         """``"mean ± se (lower/n)"``."""
@@ -454,7 +454,8 @@ def paired(a, b, units=None):
 
     Over the units both have (and, if given, that are in ``units``): the mean and standard
     error of ``a[u] - b[u]``, the number of units where ``a`` is lower, and a two-sided sign
-    test of that count (ties count as not lower). None when no unit is shared.
+    test of that count among the units that differ (ties count as not lower). None when no
+    unit is shared.
     """
     from scipy.stats import binomtest
 
@@ -464,8 +465,9 @@ def paired(a, b, units=None):
     if not shared:
         return None
     diff = np.array([a[u] - b[u] for u in shared], dtype=np.float64)
-    lower = int(np.sum(diff < 0))
-    return Paired(len(shared), *mean_se(diff), lower, float(binomtest(lower, len(shared)).pvalue))
+    lower, untied = int(np.sum(diff < 0)), int(np.sum(diff != 0))
+    p = float(binomtest(lower, untied).pvalue) if untied else 1.0
+    return Paired(len(shared), *mean_se(diff), lower, p)
 
 
 def fmt(mean, se=None, digits=2):

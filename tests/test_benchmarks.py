@@ -55,6 +55,8 @@ def test_paired_compares_on_shared_finite_units_only():
     assert common.paired(a, {9: 1.0}) is None
     many = common.paired({u: 0.0 for u in range(20)}, {u: 1.0 for u in range(20)})
     assert many.lower == 20 and many.p < 1e-5
+    tied = common.paired({u: 0.0 for u in range(6)}, {u: float(u > 0) for u in range(6)})
+    assert (tied.lower, tied.n) == (5, 6) and tied.p == pytest.approx(0.0625)  # 5 of 5 untied
 
 
 def test_mean_se_skips_missing_values():
@@ -280,6 +282,8 @@ def test_fairness_script(tmp_path, data_home):
                                            "iwclub, default critic"}
     assert all(np.isfinite(r["mi"]) for r in rows)
     assert "## Jobs, s = black" in md
+    assert {r["share"] for r in rows if r["data"] == "proxy"} == {0.2}
+    assert md.count("`iwclub` minus `club`") == 2  # the proxy world and Jobs
 
 
 @pytest.mark.slow
