@@ -151,27 +151,28 @@ def without_penalty(v):
 
 
 def _paired(rows, v, kind, base, units=None):
-    """Mean ± se over shared units (of ``units``, default all) of the variant's sqrt(PEHE)
-    minus ``base``'s, and in how many the variant is lower."""
+    """:func:`C.paired` of the variant's sqrt(PEHE) against ``base``'s over the units both have
+    (of ``units``, default all); None without a base or a shared unit."""
+    if base is None or v == base:
+        return None
     mine = {r["unit"]: r["pehe"] for r in rows if r["variant"] == v and r["kind"] == kind}
     ref = {r["unit"]: r["pehe"] for r in rows if r["variant"] == base and r["kind"] == kind}
-    result = C.paired(mine, ref, units)
-    if base is None or v == base or result is None:
-        return "–"
-    return result.text(digits=3)
+    return C.paired(mine, ref, units)
+
+
+def _text(paired):
+    return "–" if paired is None else paired.text(digits=3)
 
 
 def _against_default(rows, variants, reps_report):
     """One line per variant: its sqrt(PEHE) minus the default's, unit by unit."""
     lines = []
     for v in variants:
-        if v == DEFAULT:
-            continue
-        ihdp, report = _paired(rows, v, "ihdp", DEFAULT), _paired(rows, v, "ihdp", DEFAULT,
-                                                                  set(reps_report))
-        world = _paired(rows, v, "world", DEFAULT)
-        if "–" not in (ihdp, world):
-            lines.append(f"- `{v}`: IHDP {ihdp}, of which reps 11-50 {report}; worlds {world}")
+        ihdp, world = _paired(rows, v, "ihdp", DEFAULT), _paired(rows, v, "world", DEFAULT)
+        if ihdp is not None and world is not None:
+            report = _paired(rows, v, "ihdp", DEFAULT, set(reps_report))
+            lines.append(f"- `{v}`: IHDP {ihdp.text()}, of which reps 11-50 {_text(report)}; "
+                         f"worlds {world.text()}")
     if not lines:
         return ""
     return (f"√PEHE minus the default's (`{DEFAULT}`), mean ± standard error over the units "
@@ -198,8 +199,8 @@ def _table(rows, variants, reps_dev, reps_report, seeds):
             (f"{np.mean([r['pehe'] for r in dev]):.2f} / "
              f"{np.mean([r['pehe'] for r in rep]):.2f}") if dev and rep else "–",
             C.fmt(*_mean(wo, "pehe"), digits=3) if wo else "–",
-            _paired(rows, v, "ihdp", without_penalty(v)),
-            _paired(rows, v, "world", without_penalty(v)),
+            _text(_paired(rows, v, "ihdp", without_penalty(v))),
+            _text(_paired(rows, v, "world", without_penalty(v))),
             f"{sum(ok)}/{len(ok)}" if ok else "–",
             f"{np.median(secs):.1f}" if secs else "–",
             f"{len(every)} / {len(wo)}",
