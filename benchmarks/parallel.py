@@ -163,10 +163,11 @@ def comparisons(rows, data, models):
         b = np.array([ens[u]["pehe_out"] for u in shared])
         sa = np.array([paths[u]["seconds"] for u in shared])
         sb = np.array([ens[u]["seconds"] for u in shared])
+        f = 4 if data == "growth" else 3  # conversion-probability units, as in the table
         out.append(
             f"- ParallelMIM-K{k} against CausalMIM-ens{k} on {len(shared)} shared units: "
-            f"√PEHE {a.mean():.3f} against {b.mean():.3f} (median {np.median(a):.3f} against "
-            f"{np.median(b):.3f}), lower on {int(np.sum(a < b))} of {len(shared)}; "
+            f"√PEHE {a.mean():.{f}f} against {b.mean():.{f}f} (median {np.median(a):.{f}f} "
+            f"against {np.median(b):.{f}f}), lower on {int(np.sum(a < b))} of {len(shared)}; "
             f"median fit time {np.median(sa):.1f} s against {np.median(sb):.1f} s.")
     return "\n".join(out)
 
