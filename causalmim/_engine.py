@@ -21,10 +21,11 @@ gradient is the one it would have alone):
 * dependence penalties (``penalty_terms``, :class:`causalmim._terms.PenaltyTerm`):
   ``weight * critic_[name](inputs[a], inputs[b])`` where ``b`` is a factor, the arms ``"t"``
   or any per-row column of the data dict (e.g. ``"s"`` for ``sensitive=``), each member with
-  its own critic (``causalmim._members``). Only terms on the arms are skipped on a batch that
-  holds one arm. Terms that can share one batched critic (same penalty, parameters and
-  weight, between factors) arrive as one :class:`causalmim._terms.TermGroup` and are computed
-  as one penalty with their inputs stacked along the member axis.
+  its own critic (``causalmim._members``). Only terms on labels (the arms, or group labels
+  such as a categorical ``sensitive=``) are skipped on a batch whose labels hold one group.
+  Terms that can share one batched critic (same penalty, parameters and weight, between
+  factors) arrive as one :class:`causalmim._terms.TermGroup` and are computed as one penalty
+  with their inputs stacked along the member axis.
   Penalties with a variational critic (CLUB and its relatives) have it fitted by its own
   optimizer in alternation (``train_step``);
 * DragonNet's targeted regularization (``targeted_weight``).
@@ -104,12 +105,13 @@ class _Batches:
     full-size noisy Adam step), or, with more than ``epoch_size`` rows, the next
     ``epoch_size`` rows of an endless shuffled stream over them.
 
-    Yields ``(data, two_arms)``: a dict of row slices and whether the batch holds at least two
-    arms (computed on the host from a host copy of ``t``, so no device synchronization).
+    Yields ``(data, varied)``: a dict of row slices and the names of the label columns
+    (``labels``: ``"t"`` and any column of group labels, as host copies) that hold at least two
+    groups in the batch, computed on the host, so no device synchronization.
     """
 
-    def __init__(self, data, t_host, rows, batch_size, rng, epoch_size=None):
-        self.data, self.t_host, self.rows = data, t_host, rows
+    def __init__(self, data, labels, rows, batch_size, rng, epoch_size=None):
+        self.data, self.labels, self.rows = data, labels, rows
         self.batch_size, self.rng = batch_size, rng
         n = len(rows)
         self.epoch_rows = n if epoch_size is None else min(n, int(epoch_size))
@@ -129,13 +131,14 @@ class _Batches:
 
     def __iter__(self):
         order = self._next_rows()
-        t_sorted = self.t_host[order]
+        sorted_labels = {name: column[order] for name, column in self.labels.items()}
         index = torch.as_tensor(order, device=self.data["x"].device)
         bounds = np.linspace(0, len(order), len(self) + 1).round().astype(int)
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-            arms = t_sorted[start:stop]
+            varied = frozenset(name for name, column in sorted_labels.items()
+                               if column[start:stop].min() != column[start:stop].max())
             rows = index[start:stop]
-            yield {k: v[rows] for k, v in self.data.items()}, bool(arms.min() != arms.max())
+            yield {k: v[rows] for k, v in self.data.items()}, varied
 
 
 class _PrintLog(PrintLog):
@@ -258,7 +261,8 @@ class CausalNet(NeuralNet):
         data = {k: torch.as_tensor(np.asarray(v), device=dev) for k, v in X.items()}
         data["y"] = torch.as_tensor(np.asarray(y), device=dev)
         self.data_ = data
-        self._t_host = np.asarray(X["t"])
+        names = {"t"} | {name for group in self.penalty_terms for name in group.labels}
+        self._labels_host = {name: np.asarray(X[name]) for name in sorted(names)}
         self._rng = np.random.default_rng(self.shuffle_seed)
         self._train_rows = np.flatnonzero(np.asarray(X["wm"]).sum(1) > 0)
         valid_rows = np.flatnonzero(np.asarray(X["vm"]).sum(1) > 0)
@@ -271,13 +275,13 @@ class CausalNet(NeuralNet):
     def release_fit_data(self):
         """Drop the per-row training state (data, host copies, row index) after ``fit``, so
         that a fitted net does not carry its training set."""
-        for name in ("data_", "_t_host", "_train_rows"):
+        for name in ("data_", "_labels_host", "_train_rows"):
             self.__dict__.pop(name, None)
 
     def get_iterator(self, dataset, training=False):
         if not training:
             return None
-        return _Batches(dataset, self._t_host, self._train_rows, self.batch_size, self._rng,
+        return _Batches(dataset, self._labels_host, self._train_rows, self.batch_size, self._rng,
                         self.epoch_size)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
@@ -358,16 +362,16 @@ class CausalNet(NeuralNet):
 
     # ------------------------------------------------------------------ training
     def train_step(self, batch, **fit_params):
-        data, two_arms = batch
+        data, varied = batch
         self._set_training(True)
         out = self.module_(data["x"])
-        self._critic_step(out["factors"], data, two_arms)
+        self._critic_step(out["factors"], data, varied)
         self.optimizer_.zero_grad(set_to_none=True)
         # The critics are fitted by their own step: no gradient for their weights here.
         for p in self._critic_params:
             p.requires_grad_(False)
         try:
-            loss = self._training_loss(out, data, two_arms)
+            loss = self._training_loss(out, data, varied)
             loss.backward()
         finally:
             for p in self._critic_params:
@@ -378,11 +382,12 @@ class CausalNet(NeuralNet):
         self.optimizer_.step()
         return {"loss": loss, "y_pred": out}
 
-    def _active_terms(self, two_arms, critic_only=False):
-        """The active term groups (:class:`causalmim._terms.TermGroup`) of this batch."""
+    def _active_terms(self, varied, critic_only=False):
+        """The active term groups (:class:`causalmim._terms.TermGroup`) of a batch whose label
+        columns ``varied`` hold at least two groups."""
         for group in self.penalty_terms:
-            if not group.weight or (group.needs_two_arms and not two_arms):
-                continue  # a batch with one arm carries no signal on the treatment
+            if not group.weight or not group.labels <= varied:
+                continue  # a batch with one arm (or one group) carries no signal for the term
             if critic_only and not self.critic_[group.name].has_critic:
                 continue
             yield group
@@ -417,11 +422,11 @@ class CausalNet(NeuralNet):
             return fn(a, b)
         return fn(a, b, weights=data[group.weights])
 
-    def _critic_step(self, factors, data, two_arms):
+    def _critic_step(self, factors, data, varied):
         """Fit each penalty's variational critics on the current (detached) factors."""
         if self.critic_optimizer_ is None:
             return
-        groups = list(self._active_terms(two_arms, critic_only=True))
+        groups = list(self._active_terms(varied, critic_only=True))
         if not groups:
             return
         inputs = self._penalty_inputs(factors, data, groups, detach=True)
@@ -444,7 +449,7 @@ class CausalNet(NeuralNet):
     def _weighted_mean(values, weights):
         return (weights * values).sum(1) / weights.sum(1).clamp_min(1e-12)
 
-    def _training_loss(self, out, data, two_arms):
+    def _training_loss(self, out, data, varied):
         t, y = data["t"], data["y"]
         w = data["wm"].T  # (M, n)
         outcomes, prop = out["outcomes"], out["propensity"]
@@ -464,7 +469,7 @@ class CausalNet(NeuralNet):
             ce = F.cross_entropy(prop.reshape(m * n, k), t.repeat(m),
                                  reduction="none").view(m, n)
             loss = loss + self.propensity_weight * self._weighted_mean(ce, w).sum()
-        groups = list(self._active_terms(two_arms))
+        groups = list(self._active_terms(varied))
         if groups:
             inputs = self._penalty_inputs(out["factors"], data, groups)
             for group in groups:

@@ -65,9 +65,11 @@ class PenaltyTerm:
             raise ValueError(f"a term on the arms reads b='t'; got b={self.b!r}.")
 
     @property
-    def needs_two_arms(self):
-        """Whether a batch with a single arm carries no signal for the term."""
-        return self.partner == "arms"
+    def labels(self):
+        """The label column the term needs two groups of in a batch (``"t"`` for the arms,
+        ``b`` for group labels), or None: a batch whose column holds a single group carries
+        no signal for the term, and the term skips it."""
+        return self.b if self.partner in ("arms", "groups") else None
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ class TermGroup:
         return self.terms[0].weights
 
     @property
-    def needs_two_arms(self):
-        return any(term.needs_two_arms for term in self.terms)
+    def labels(self):
+        """The label columns the group's terms need two groups of (see ``PenaltyTerm``)."""
+        return frozenset(term.labels for term in self.terms if term.labels is not None)
 
 
 def _fusion_key(term):

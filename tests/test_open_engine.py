@@ -59,12 +59,12 @@ def test_penalty_terms_are_named_structures():
 def test_one_arm_batches_skip_only_terms_on_the_arms(data):
     est = CausalMIMRegressor(**TINY, **EXTRA[CausalMIMRegressor], mi_weight=0.1)
     est.fit(data.X, data.t, data.y)
-    def names(two_arms):
-        return [t.name for g in est.net_._active_terms(two_arms) for t in g.terms]
+    def names(varied):
+        return [t.name for g in est.net_._active_terms(frozenset(varied)) for t in g.terms]
 
-    assert "balance" in names(True)
-    assert "balance" not in names(False)
-    assert {"mi_gamma_delta", "mi_delta_upsilon", "mi_gamma_upsilon"} <= set(names(False))
+    assert "balance" in names({"t"})
+    assert "balance" not in names(set())
+    assert {"mi_gamma_delta", "mi_delta_upsilon", "mi_gamma_upsilon"} <= set(names(set()))
 
 
 # ------------------------------------------------------------------ a variant in user code
@@ -116,6 +116,26 @@ def test_fairness_term_reads_the_outcome_representation_and_the_groups(data):
     report = est.fairness_report(data.X, s)
     assert set(report.index) == {"mi", "cate_gap", "policy_gap"}
     assert np.isfinite(report).all()
+
+
+@pytest.mark.parametrize("penalty", ["iwclub", "hsic"])
+def test_batches_without_the_minority_group_skip_only_the_fairness_term(data, penalty):
+    # A small minority (2 of 240 rows): most batches of 16 hold a single group of s, which
+    # carries no signal for a dependence on s. Those batches skip the fairness term (they do
+    # not fail); the factual loss and the MI terms still train on them.
+    s = np.zeros(len(data.X), dtype=int)
+    s[[5, 200]] = 1
+    est = CausalMIMRegressor(**dict(TINY, batch_size=16), **EXTRA[CausalMIMRegressor],
+                             fairness_weight=1.0, fairness_penalty=penalty)
+    est.fit(data.X, data.t, data.y, sensitive=s)
+    net = est.net_
+    assert np.isfinite(est.predict(data.X)).all() and "fairness" in est.history_[-1]
+
+    def names(varied):
+        return {t.name for g in net._active_terms(frozenset(varied)) for t in g.terms}
+
+    assert "fairness" in names({"t", "s"}) and "fairness" not in names({"t"})
+    assert {"mi_gamma_delta", "balance"} <= names({"t"})
 
 
 @pytest.mark.parametrize("cls", [TARNetRegressor, CFRNetRegressor, DragonNetRegressor,
@@ -246,6 +266,6 @@ def test_each_path_is_supervised_on_its_own(data):
     batch = {"x": x, "t": torch.as_tensor(np.asarray(data.t)[:32]).long(),
              "y": torch.zeros(32), "wm": torch.ones(32, 1), "vm": torch.zeros(32, 1)}
     net._penalty_sums = {}
-    per_path = float(net._training_loss(out, batch, two_arms=True))
+    per_path = float(net._training_loss(out, batch, varied={"t"}))
     averaged = dict(out, path_outcomes=None)
-    assert per_path > float(net._training_loss(averaged, batch, two_arms=True)) + 10
+    assert per_path > float(net._training_loss(averaged, batch, varied={"t"})) + 10
