@@ -29,8 +29,11 @@ Usage::
 
     python benchmarks/fairness.py            # 3 seeds per share, 3 Jobs splits, 2 processes
     python benchmarks/fairness.py --quick    # smoke test: writes fairness_quick.*
+    python benchmarks/fairness.py --cache fits.jsonl   # resumable; --from-cache: tables only
 """
 
+import json
+import sys
 import time
 
 import _common as C
@@ -172,6 +175,7 @@ def plot(rows, shares, path):
 
 def main(argv=None):
     p = C.parser(__doc__.splitlines()[0], default_jobs=2, omit=("--models",))
+    C.add_cache_option(p)
     p.add_argument("--seeds", type=int, default=3, help="proxy worlds 0..SEEDS-1 per share")
     p.add_argument("--shares", type=float, nargs="+", default=list(SHARES),
                    help="the minority group's share in the proxy worlds")
@@ -199,8 +203,7 @@ def main(argv=None):
     tasks += [("jobs", s, *cfg, args.seed + s, args.max_epochs, n, None)
               for s in range(splits) for cfg in grid]
     started = time.perf_counter()
-    rows = C.parallel_map(run_guarded, tasks, jobs=args.jobs, desc="fairness fits",
-                          progress=not args.no_progress)
+    rows = _run(tasks, args)
     env = C.environment(started)
     order = [(label, w) for label, w, _, _ in grid]
     positive = [w for w in weights if w > 0]
@@ -229,6 +232,37 @@ def main(argv=None):
     md, js = C.write_results(args.out, stem, "Fair representations: the weight trade-off",
                              sections, {"rows": rows}, env)
     print(f"wrote {md} and {js} in {env['wall_seconds']} s")
+
+
+def _key(data, unit, config, weight, share):
+    return json.dumps([data, unit, config, float(weight), share])
+
+
+def _run(tasks, args):
+    """The rows of ``tasks``; with ``--cache FILE``, fits already in it without an error are
+    not rerun and new rows are appended to it."""
+    if args.cache is None:
+        if args.from_cache:
+            raise ValueError("--from-cache needs --cache FILE (the rows to write the tables "
+                             "from).")
+        return C.parallel_map(run_guarded, tasks, jobs=args.jobs, desc="fairness fits",
+                              progress=not args.no_progress)
+    keys = [_key(t[0], t[1], t[2], t[3], t[-1]) for t in tasks]
+    cached = {}
+    if args.cache.is_file():
+        for line in args.cache.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("error") is None:
+                cached[_key(row["data"], row["unit"], row["config"], row["weight"],
+                            row.get("share"))] = row
+    todo = [] if args.from_cache else [t for t, k in zip(tasks, keys, strict=True)
+                                       if k not in cached]
+    print(f"{len(todo)} fits to run, {sum(k in cached for k in keys)} from {args.cache}",
+          file=sys.stderr)
+    fresh = C.parallel_map(run_guarded, todo, jobs=args.jobs, desc="fairness fits",
+                           progress=not args.no_progress, on_result=C.appender(args.cache))
+    done = {_key(t[0], t[1], t[2], t[3], t[-1]): r for t, r in zip(todo, fresh, strict=True)}
+    return [cached.get(k) or done[k] for k in keys if k in cached or k in done]
 
 
 def run_guarded(task):

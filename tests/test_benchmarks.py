@@ -273,7 +273,15 @@ def test_bp_script(tmp_path):
 
 @pytest.mark.slow
 def test_fairness_script(tmp_path, data_home):
-    _run("fairness.py", tmp_path, data_home, "--quick", "--jobs", "1")
+    cache = tmp_path / "fits.jsonl"
+    _run("fairness.py", tmp_path, data_home, "--quick", "--jobs", "1", "--cache", str(cache))
+    first = (tmp_path / "fairness_quick.md").read_text()
+    assert len(cache.read_text().splitlines()) == 10  # 5 configs x (1 world + 1 split)
+    proc = _run("fairness.py", tmp_path, data_home, "--quick", "--jobs", "1",
+                "--cache", str(cache))
+    assert "0 fits to run, 10 from" in proc.stderr
+    second = (tmp_path / "fairness_quick.md").read_text()
+    assert first.split("## Protocol")[1] == second.split("## Protocol")[1]
     md, result = _check_files(tmp_path, "fairness_quick", ["fairness_quick_tradeoff.png"])
     rows = result["rows"]
     assert not [r for r in rows if r.get("error")]
