@@ -382,25 +382,38 @@ def run_models(fn, units, models, args, unit_id, desc=None):
     if len(set(keys)) != len(keys):
         raise ValueError("--cache needs one random_state per unit (unit_id gives two units "
                          "the same one), so that a cached row is found by model and seed.")
-    cached = {}
-    if cache.is_file():
-        for line in cache.read_text().splitlines():
-            row = json.loads(line)
-            if row.get("error") is None:
-                cached[(row["model"], row["random_state"])] = row
+    cached = read_cache(cache, lambda row: (row["model"], row["random_state"]))
     if getattr(args, "from_cache", False):
         rows = [cached[key] for key in keys if key in cached]
         print(f"{len(rows)} of {len(tasks)} fits from {cache}, no fit run", file=sys.stderr)
         return rows
-    todo = [(task, key) for task, key in zip(tasks, keys, strict=True) if key not in cached]
-    print(f"{len(todo)} fits to run, {len(tasks) - len(todo)} from {cache}", file=sys.stderr)
-
-    fresh = parallel_map(fn, [task for task, _ in todo], jobs=args.jobs, desc=desc,
-                         progress=not args.no_progress, on_result=appender(cache))
+    rows, fresh = run_missing(fn, tasks, keys, cached, args, desc)
     if any("random_state" not in row for row in fresh):  # the next run finds rows by it
         raise ValueError("--cache needs the rows of fn to carry their random_state.")
+    return rows
+
+
+def read_cache(path, key):
+    """The rows without an error in the JSON-lines cache ``path``, by ``key(row)``."""
+    cached = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("error") is None:
+                cached[key(row)] = row
+    return cached
+
+
+def run_missing(fn, tasks, keys, cached, args, desc=None):
+    """Run the ``tasks`` whose key (``keys``, one per task) is not in ``cached``, appending
+    each new row to ``args.cache``. Returns every task's row in task order and the new rows."""
+    todo = [(task, key) for task, key in zip(tasks, keys, strict=True) if key not in cached]
+    print(f"{len(todo)} fits to run, {len(tasks) - len(todo)} from {args.cache}",
+          file=sys.stderr)
+    fresh = parallel_map(fn, [task for task, _ in todo], jobs=args.jobs, desc=desc,
+                         progress=not args.no_progress, on_result=appender(args.cache))
     done = dict(zip((key for _, key in todo), fresh, strict=True))  # fresh is in task order
-    return [cached.get(key) or done[key] for key in keys]
+    return [cached.get(key) or done[key] for key in keys], fresh
 
 
 def guarded(fn, *args):

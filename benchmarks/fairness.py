@@ -33,7 +33,6 @@ Usage::
 """
 
 import json
-import sys
 import time
 
 import _common as C
@@ -248,21 +247,11 @@ def _run(tasks, args):
         return C.parallel_map(run_guarded, tasks, jobs=args.jobs, desc="fairness fits",
                               progress=not args.no_progress)
     keys = [_key(t[0], t[1], t[2], t[3], t[-1]) for t in tasks]
-    cached = {}
-    if args.cache.is_file():
-        for line in args.cache.read_text().splitlines():
-            row = json.loads(line)
-            if row.get("error") is None:
-                cached[_key(row["data"], row["unit"], row["config"], row["weight"],
-                            row.get("share"))] = row
-    todo = [] if args.from_cache else [t for t, k in zip(tasks, keys, strict=True)
-                                       if k not in cached]
-    print(f"{len(todo)} fits to run, {sum(k in cached for k in keys)} from {args.cache}",
-          file=sys.stderr)
-    fresh = C.parallel_map(run_guarded, todo, jobs=args.jobs, desc="fairness fits",
-                           progress=not args.no_progress, on_result=C.appender(args.cache))
-    done = {_key(t[0], t[1], t[2], t[3], t[-1]): r for t, r in zip(todo, fresh, strict=True)}
-    return [cached.get(k) or done[k] for k in keys if k in cached or k in done]
+    cached = C.read_cache(args.cache, lambda row: _key(row["data"], row["unit"], row["config"],
+                                                       row["weight"], row.get("share")))
+    if args.from_cache:
+        return [cached[k] for k in keys if k in cached]
+    return C.run_missing(run_guarded, tasks, keys, cached, args, "fairness fits")[0]
 
 
 def run_guarded(task):
