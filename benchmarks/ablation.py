@@ -74,6 +74,15 @@ VARIANTS = {
     # Fourth round: can five narrow members cost what one full network costs?
     "ens5-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
                     "head_units": 50, "n_ensemble": 5},
+    # Fifth round: the critics' width. At the default width (64) each vCLUB-S critic has about
+    # as many weights as a factor network, more than a narrow member's: narrower critics, and
+    # with them a larger batch, to bring five narrow members near the cost of one network.
+    "critic16-0.01": {"mi_weight": 0.01, "trunk_layers": 2, "mi_penalty_params": {"hidden": 16}},
+    "ens5-narrow-c16": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                        "head_units": 50, "n_ensemble": 5, "mi_penalty_params": {"hidden": 16}},
+    "ens5-narrow-c16-bs256": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50,
+                              "rep_units": 50, "head_units": 50, "n_ensemble": 5,
+                              "mi_penalty_params": {"hidden": 16}, "batch_size": 256},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():
