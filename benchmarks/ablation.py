@@ -83,6 +83,11 @@ VARIANTS = {
     "ens5-narrow-c16-bs256": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50,
                               "rep_units": 50, "head_units": 50, "n_ensemble": 5,
                               "mi_penalty_params": {"hidden": 16}, "batch_size": 256},
+    # Sixth round: fewer narrow members, for an ensemble within two times the default's cost.
+    "ens2-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                    "head_units": 50, "n_ensemble": 2},
+    "ens3-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                    "head_units": 50, "n_ensemble": 3},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():
