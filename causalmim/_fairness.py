@@ -14,6 +14,8 @@ Every estimator has the parameters ``fairness_penalty`` (default ``"iwclub"``),
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import torch
@@ -109,6 +111,10 @@ class FairnessMixin:
             * ``mi``: an estimate of MI(representation; s) in nats from a CLUB critic trained
               after the fact on half of the rows and evaluated on the other half (averaged
               over the members; an upper bound up to the critic's fit);
+            * ``max_mi`` (groups only): the entropy H(s) of the groups' shares on these rows,
+              in nats, the largest value the MI can take. CLUB is an upper bound and can
+              exceed it (when the representation nearly determines ``s``, or a group has few
+              rows): a warning then says so, and the MI is at most ``max_mi``;
             * ``cate_gap`` (and ``true_cate_gap`` with ``tau``): for groups, the largest
               difference between the groups' mean predicted effects; for a continuous ``s``,
               the correlation of the predicted effect with ``s``;
@@ -135,6 +141,17 @@ class FairnessMixin:
         effect = np.asarray(self.effect(Xv), dtype=float)
         out = {"mi": float(np.mean(estimates))}
         if kind == "groups":
+            shares = np.bincount(column, minlength=len(groups)) / len(column)
+            shares = shares[shares > 0]
+            out["max_mi"] = float(-(shares * np.log(shares)).sum())
+            if out["mi"] > out["max_mi"]:
+                warnings.warn(
+                    f"The held-out CLUB estimate of MI(representation; s), {out['mi']:.3g} "
+                    f"nats, exceeds H(s) = {out['max_mi']:.3g} nats, the most the MI can be "
+                    "for these groups. CLUB is an upper bound, loose when the representation "
+                    "nearly determines s or a group has few rows: read the MI as at most H(s), "
+                    "or estimate it on more held-out rows.",
+                    UserWarning, stacklevel=2)
             means = [effect[column == g].mean() for g in range(len(groups))]
             treated = [(effect[column == g] > 0).mean() for g in range(len(groups))]
             out["cate_gap"] = float(np.max(means) - np.min(means))

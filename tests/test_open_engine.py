@@ -1,6 +1,8 @@
 """Issue #10, the open engine: penalty terms as data, per-row columns as partners, a one-arm
 guard per term, a model variant declared in a test file, and ``sensitive=``."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,8 +116,28 @@ def test_fairness_term_reads_the_outcome_representation_and_the_groups(data):
     # the critic sees the concatenated (delta, upsilon) representation
     assert est.representation(data.X).shape == (2, len(data.X), 2 * TINY["rep_units"])
     report = est.fairness_report(data.X, s)
-    assert set(report.index) == {"mi", "cate_gap", "policy_gap"}
+    assert set(report.index) == {"mi", "max_mi", "cate_gap", "policy_gap"}
     assert np.isfinite(report).all()
+    share = np.mean(s == "a")
+    assert report["max_mi"] == pytest.approx(-share * np.log(share)
+                                             - (1 - share) * np.log(1 - share))
+
+
+def test_fairness_report_warns_when_the_mi_estimate_exceeds_the_entropy_of_s(data,
+                                                                             monkeypatch):
+    import causalmim.penalties
+
+    s = (np.asarray(data.X)[:, 0] > 0.5).astype(int)
+    est = DRCFRRegressor(**TINY, fairness_weight=1.0).fit(data.X, data.t, data.y, sensitive=s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an estimate below H(s): no warning
+        monkeypatch.setattr(causalmim.penalties, "held_out_estimate", lambda *a: 0.01)
+        assert est.fairness_report(data.X, s)["mi"] == pytest.approx(0.01)
+    # an estimate above H(s) (the critic's error with few rows in a group) is flagged
+    monkeypatch.setattr(causalmim.penalties, "held_out_estimate", lambda *a: 5.0)
+    with pytest.warns(UserWarning, match="exceeds H\\(s\\)"):
+        report = est.fairness_report(data.X, s)
+    assert report["mi"] == 5.0 and 0 < report["max_mi"] <= np.log(2)
 
 
 @pytest.mark.parametrize("penalty", ["iwclub", "hsic"])
