@@ -223,6 +223,7 @@ def main(argv=None):
                    help="Hillstrom: training units subsampled from the training half")
     p.add_argument("--ug-train", type=int, default=20_000, help="user growth: training users")
     p.add_argument("--ug-test", type=int, default=100_000, help="user growth: test users")
+    C.add_cache_option(p)
     args = p.parse_args(argv)
     started = time.perf_counter()
     models = C.check_models(args.models or list(C.DEFAULT_MODELS))
@@ -254,8 +255,7 @@ def main(argv=None):
                               args.seed + r, args.max_epochs, r == 0))
                 fns.append(run_user_growth)
 
-    rows = C.parallel_map(_dispatch, list(zip(fns, tasks, strict=True)), jobs=args.jobs,
-                          desc="uplift fits", progress=not args.no_progress)
+    rows = run_tasks(list(zip(fns, tasks, strict=True)), args)
     env = C.environment(started)
 
     sections = [f"> **{note}**"] if note else []
@@ -289,6 +289,34 @@ def main(argv=None):
     md, js = C.write_results(args.out, "uplift", "Uplift benchmarks", sections, payload, env)
     print(f"wrote {md}, {js} and the plots in {env['wall_seconds']} s")
     return 1 if any(r["error"] for r in rows) else 0
+
+
+def run_tasks(items, args):
+    """The rows of ``items`` (``(run_hillstrom or run_user_growth, task)`` pairs).
+
+    With ``--cache FILE`` a row is keyed by suite, model, repetition and random_state (a cache
+    belongs to one set of the other options): cached rows are reused, new rows appended, and
+    the effects kept for the plots (repetition 0) are stored with them.
+    """
+    if args.cache is None:
+        if args.from_cache:
+            raise SystemExit("error: --from-cache needs --cache FILE (the rows to write the "
+                             "tables from).")
+        return C.parallel_map(_dispatch, items, jobs=args.jobs, desc="uplift fits",
+                              progress=not args.no_progress)
+    suite = {run_hillstrom: "hillstrom", run_user_growth: "user_growth"}
+    keys = [(suite[fn], task[0], task[1], task[4]) for fn, task in items]
+    cached = C.read_cache(args.cache, lambda r: (r["suite"], r["model"], r["rep"],
+                                                 r["random_state"]))
+    for row in cached.values():
+        if row.get("_tau") is not None:
+            row["_tau"] = np.asarray(row["_tau"], dtype=np.float64)
+    if args.from_cache:
+        rows = [cached[key] for key in keys if key in cached]
+        print(f"{len(rows)} of {len(keys)} fits from {args.cache}, no fit run",
+              file=sys.stderr)
+        return rows
+    return C.run_missing(_dispatch, items, keys, cached, args, desc="uplift fits")[0]
 
 
 def _dispatch(fn_task):

@@ -143,8 +143,11 @@ def test_jobs_script(tmp_path, data_home):
 
 @pytest.mark.slow
 def test_uplift_script(tmp_path, data_home):
-    _run("uplift.py", tmp_path, data_home, "--reps", "1", "--train-size", "600",
-         "--ug-train", "1500", "--ug-test", "2000", "--models", "TARNet", "TLearner")
+    cache = tmp_path / "fits.jsonl"
+    small = ("--reps", "1", "--train-size", "600", "--ug-train", "1500", "--ug-test", "2000")
+    first = _run("uplift.py", tmp_path, data_home, *small, "--models", "TARNet", "TLearner",
+                 "--cache", str(cache))
+    assert "4 fits to run, 0 from" in first.stderr  # 2 suites x 2 models x 1 repetition
     _, result = _check_files(tmp_path, "uplift",
                              ["uplift_hillstrom_qini.png", "uplift_user_growth.png"])
     hill = result["suites"]["hillstrom"]
@@ -152,6 +155,19 @@ def test_uplift_script(tmp_path, data_home):
     assert np.isfinite(hill["summary"]["TARNet"]["qini_2"]["mean"])
     growth = result["suites"]["user_growth"]["summary"]["TLearner"]
     assert growth["pehe"]["mean"] > 0 and growth["oracle_share"]["mean"] <= 1
+    # resumed: the cached fits (and the effects the plots need) are reused, one model added
+    (tmp_path / "uplift_user_growth.png").unlink()
+    again = _run("uplift.py", tmp_path, data_home, *small, "--models", "TARNet", "TLearner",
+                 "XLearner", "--cache", str(cache))
+    assert "2 fits to run, 4 from" in again.stderr
+    assert (tmp_path / "uplift_user_growth.png").is_file()
+    resumed = json.loads((tmp_path / "uplift.json").read_text())
+    assert resumed["suites"]["hillstrom"]["summary"]["TARNet"] == hill["summary"]["TARNet"]
+    assert set(resumed["suites"]["user_growth"]["summary"]) == {"TARNet", "TLearner",
+                                                                "XLearner"}
+    only = _run("uplift.py", tmp_path, data_home, *small, "--models", "TLearner", "DRLearner",
+                "--cache", str(cache), "--from-cache")
+    assert "2 of 4 fits from" in only.stderr
 
 
 def test_oracle_share_is_one_for_the_truth_and_zero_for_a_constant():
