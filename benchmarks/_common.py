@@ -373,24 +373,40 @@ def run_models(fn, units, models, args, unit_id, desc=None):
     """
     tasks = [(name, unit, args.seed + unit_id(unit), args.max_epochs)
              for unit in units for name in models]
-    cache = getattr(args, "cache", None)
-    if cache is None and getattr(args, "from_cache", False):
-        raise ValueError("--from-cache needs --cache FILE (the rows to write the tables from).")
-    if cache is None:
-        return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
     keys = [(name, seed) for name, _, seed, _ in tasks]
-    if len(set(keys)) != len(keys):
+    if getattr(args, "cache", None) is not None and len(set(keys)) != len(keys):
         raise ValueError("--cache needs one random_state per unit (unit_id gives two units "
                          "the same one), so that a cached row is found by model and seed.")
-    cached = read_cache(cache, lambda row: (row["model"], row["random_state"]))
-    if getattr(args, "from_cache", False):
+    rows = run_cached(fn, tasks, keys, lambda row: (row["model"], row["random_state"]), args,
+                      desc)
+    if getattr(args, "cache", None) is not None and any("random_state" not in row
+                                                        for row in rows):
+        raise ValueError("--cache needs the rows of fn to carry their random_state.")
+    return rows
+
+
+def run_cached(fn, tasks, keys, row_key, args, desc=None, load=None):
+    """The rows of ``fn`` over ``tasks``, through the row cache ``args.cache`` when it is set.
+
+    ``keys`` holds one key per task and ``row_key(row)`` gives a row's key: cached rows
+    without an error are reused (after ``load(row)``, which may restore what JSON flattened),
+    new rows appended. With ``args.from_cache`` no fit runs: the cached rows of ``tasks``.
+    Without a cache, every task runs (:func:`parallel_map`).
+    """
+    cache, from_cache = getattr(args, "cache", None), getattr(args, "from_cache", False)
+    if cache is None:
+        if from_cache:
+            raise ValueError("--from-cache needs --cache FILE (the rows to write the tables "
+                             "from).")
+        return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
+    cached = read_cache(cache, row_key)
+    for row in cached.values() if load is not None else ():
+        load(row)
+    if from_cache:
         rows = [cached[key] for key in keys if key in cached]
         print(f"{len(rows)} of {len(tasks)} fits from {cache}, no fit run", file=sys.stderr)
         return rows
-    rows, fresh = run_missing(fn, tasks, keys, cached, args, desc)
-    if any("random_state" not in row for row in fresh):  # the next run finds rows by it
-        raise ValueError("--cache needs the rows of fn to carry their random_state.")
-    return rows
+    return run_missing(fn, tasks, keys, cached, args, desc)[0]
 
 
 def read_cache(path, key):

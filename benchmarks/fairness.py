@@ -238,20 +238,12 @@ def _key(data, unit, config, weight, share):
 
 
 def _run(tasks, args):
-    """The rows of ``tasks``; with ``--cache FILE``, fits already in it without an error are
-    not rerun and new rows are appended to it."""
-    if args.cache is None:
-        if args.from_cache:
-            raise ValueError("--from-cache needs --cache FILE (the rows to write the tables "
-                             "from).")
-        return C.parallel_map(run_guarded, tasks, jobs=args.jobs, desc="fairness fits",
-                              progress=not args.no_progress)
+    """The rows of ``tasks``, through the row cache of ``--cache FILE`` (:func:`C.run_cached`)."""
     keys = [_key(t[0], t[1], t[2], t[3], t[-1]) for t in tasks]
-    cached = C.read_cache(args.cache, lambda row: _key(row["data"], row["unit"], row["config"],
-                                                       row["weight"], row.get("share")))
-    if args.from_cache:
-        return [cached[k] for k in keys if k in cached]
-    return C.run_missing(run_guarded, tasks, keys, cached, args, "fairness fits")[0]
+    return C.run_cached(run_guarded, tasks, keys,
+                        lambda row: _key(row["data"], row["unit"], row["config"], row["weight"],
+                                         row.get("share")),
+                        args, "fairness fits")
 
 
 def run_guarded(task):

@@ -294,29 +294,20 @@ def main(argv=None):
 def run_tasks(items, args):
     """The rows of ``items`` (``(run_hillstrom or run_user_growth, task)`` pairs).
 
-    With ``--cache FILE`` a row is keyed by suite, model, repetition and random_state (a cache
-    belongs to one set of the other options): cached rows are reused, new rows appended, and
-    the effects kept for the plots (repetition 0) are stored with them.
+    With ``--cache FILE`` (:func:`C.run_cached`) a row is keyed by suite, model, repetition and
+    random_state (a cache belongs to one set of the other options), and the effects kept for
+    the plots (repetition 0) are stored with it.
     """
-    if args.cache is None:
-        if args.from_cache:
-            raise SystemExit("error: --from-cache needs --cache FILE (the rows to write the "
-                             "tables from).")
-        return C.parallel_map(_dispatch, items, jobs=args.jobs, desc="uplift fits",
-                              progress=not args.no_progress)
     suite = {run_hillstrom: "hillstrom", run_user_growth: "user_growth"}
     keys = [(suite[fn], task[0], task[1], task[4]) for fn, task in items]
-    cached = C.read_cache(args.cache, lambda r: (r["suite"], r["model"], r["rep"],
-                                                 r["random_state"]))
-    for row in cached.values():
-        if row.get("_tau") is not None:
-            row["_tau"] = np.asarray(row["_tau"], dtype=np.float64)
-    if args.from_cache:
-        rows = [cached[key] for key in keys if key in cached]
-        print(f"{len(rows)} of {len(keys)} fits from {args.cache}, no fit run",
-              file=sys.stderr)
-        return rows
-    return C.run_missing(_dispatch, items, keys, cached, args, desc="uplift fits")[0]
+    return C.run_cached(_dispatch, items, keys,
+                        lambda r: (r["suite"], r["model"], r["rep"], r["random_state"]), args,
+                        "uplift fits", load=_restore_effects)
+
+
+def _restore_effects(row):
+    if row.get("_tau") is not None:  # stored as nested lists
+        row["_tau"] = np.asarray(row["_tau"], dtype=np.float64)
 
 
 def _dispatch(fn_task):
