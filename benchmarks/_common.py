@@ -374,13 +374,13 @@ def run_models(fn, units, models, args, unit_id, desc=None):
     tasks = [(name, unit, args.seed + unit_id(unit), args.max_epochs)
              for unit in units for name in models]
     keys = [(name, seed) for name, _, seed, _ in tasks]
-    if getattr(args, "cache", None) is not None and len(set(keys)) != len(keys):
+    cached = getattr(args, "cache", None) is not None
+    if cached and len(set(keys)) != len(keys):
         raise ValueError("--cache needs one random_state per unit (unit_id gives two units "
                          "the same one), so that a cached row is found by model and seed.")
     rows = run_cached(fn, tasks, keys, lambda row: (row["model"], row["random_state"]), args,
                       desc)
-    if getattr(args, "cache", None) is not None and any("random_state" not in row
-                                                        for row in rows):
+    if cached and any("random_state" not in row for row in rows):
         raise ValueError("--cache needs the rows of fn to carry their random_state.")
     return rows
 
@@ -400,13 +400,14 @@ def run_cached(fn, tasks, keys, row_key, args, desc=None, load=None):
                              "from).")
         return parallel_map(fn, tasks, jobs=args.jobs, desc=desc, progress=not args.no_progress)
     cached = read_cache(cache, row_key)
-    for row in cached.values() if load is not None else ():
-        load(row)
+    if load is not None:
+        for row in cached.values():
+            load(row)
     if from_cache:
         rows = [cached[key] for key in keys if key in cached]
         print(f"{len(rows)} of {len(tasks)} fits from {cache}, no fit run", file=sys.stderr)
         return rows
-    return run_missing(fn, tasks, keys, cached, args, desc)[0]
+    return run_missing(fn, tasks, keys, cached, args, desc)
 
 
 def read_cache(path, key):
@@ -422,14 +423,14 @@ def read_cache(path, key):
 
 def run_missing(fn, tasks, keys, cached, args, desc=None):
     """Run the ``tasks`` whose key (``keys``, one per task) is not in ``cached``, appending
-    each new row to ``args.cache``. Returns every task's row in task order and the new rows."""
+    each new row to ``args.cache``. Returns every task's row in task order."""
     todo = [(task, key) for task, key in zip(tasks, keys, strict=True) if key not in cached]
     print(f"{len(todo)} fits to run, {len(tasks) - len(todo)} from {args.cache}",
           file=sys.stderr)
     fresh = parallel_map(fn, [task for task, _ in todo], jobs=args.jobs, desc=desc,
                          progress=not args.no_progress, on_result=appender(args.cache))
     done = dict(zip((key for _, key in todo), fresh, strict=True))  # fresh is in task order
-    return [cached.get(key) or done[key] for key in keys], fresh
+    return [cached.get(key) or done[key] for key in keys]
 
 
 def guarded(fn, *args):

@@ -32,7 +32,6 @@ Usage::
     python benchmarks/fairness.py --cache fits.jsonl   # resumable; --from-cache: tables only
 """
 
-import json
 import time
 
 import _common as C
@@ -234,7 +233,7 @@ def main(argv=None):
 
 
 def _key(data, unit, config, weight, share):
-    return json.dumps([data, unit, config, float(weight), share])
+    return data, unit, config, float(weight), share
 
 
 def _run(tasks, args):
