@@ -2,7 +2,9 @@
 
 Models on the same splits: ``ParallelMIMRegressor`` with K = 2, 4 and 8 paths (defaults
 otherwise), ``ParallelMIM-K4, mi_weight=0`` (the same network without the penalty), CausalMIM
-with ``n_ensemble=K`` (K members trained together), TARNet and CausalMIM with defaults.
+with ``n_ensemble=K`` (K members trained together, each with 100-unit layers as wide as the
+paths' trunk, representations and heads, so that K paths and K members compare layer for layer),
+TARNet and CausalMIM with defaults.
 
 Data: IHDP-100 replications ``1 .. --reps`` (official 672 / 75 split, out-of-sample
 sqrt(PEHE) and eps_ATE), the disentangled worlds ``make_disentangled(2000, random_state=s)``
@@ -41,6 +43,8 @@ MODELS = ("ParallelMIM-K2", "ParallelMIM-K4", "ParallelMIM-K8", "ParallelMIM-K4-
           "CausalMIM-ens2", "CausalMIM-ens4", "CausalMIM-ens8", "TARNet", "CausalMIM")
 QUICK = {"reps": 1, "seeds": 1, "models": ("ParallelMIM-K2", "ParallelMIM-K4-mi0",
                                            "CausalMIM-ens2", "TARNet")}
+#: CausalMIM-ensK's layers, as wide as ParallelMIMRegressor's defaults (layer for layer).
+MEMBER_WIDTHS = {"trunk_units": 100, "rep_units": 100, "head_units": 100}
 KEYS = ("pehe_out", "ate_out", "path_mi", "path_dcor", "seconds")
 
 
@@ -55,7 +59,7 @@ def make(name, seed, max_epochs, outcome="continuous"):
         extra = {"mi_weight": 0.0} if name.endswith("mi0") else {}
         return ParallelMIMRegressor(n_paths=k, **params, **extra)
     if name.startswith("CausalMIM-ens"):
-        return CausalMIMRegressor(n_ensemble=int(name.split("ens")[1]), **params)
+        return CausalMIMRegressor(n_ensemble=int(name.split("ens")[1]), **MEMBER_WIDTHS, **params)
     return {"TARNet": TARNetRegressor, "CausalMIM": CausalMIMRegressor}[name](**params)
 
 
