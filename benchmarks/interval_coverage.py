@@ -155,11 +155,23 @@ def _world(task):
             rep.test.mu1 - rep.test.mu0, rep.train.mu1 - rep.train.mu0)
 
 
+def _key(task):
+    """A task's key in the row cache (``--cache``): suite, world, model, seed and members."""
+    members = task["members"] if task["model"] == "CausalMIM" else None
+    return task["suite"], task["world"], task["model"], task["seed"], members
+
+
+def _row_key(row):
+    return row["suite"], row["world"], row["model"], row["random_state"], row.get("members")
+
+
 def run_one(task):
     """Fit one model on one world and score its intervals; failures are recorded, not raised."""
     name = task["model"]
     row = {"suite": task["suite"], "world": task["world"], "model": name,
            "random_state": task["seed"]}
+    if name == "CausalMIM":
+        row["members"] = task["members"]
 
     def work():
         train, X_test, tau_test, tau_train = _world(task)
@@ -298,6 +310,7 @@ def main(argv=None):
     p.add_argument("--stem", default=None,
                    help="name of the results files (default coverage, or coverage_quick)")
     p.add_argument("--skip-synthetic", action="store_true", help="IHDP only")
+    C.add_cache_option(p)
     p.add_argument("--quick", action="store_true",
                    help=f"smoke test: {QUICK['seeds']} worlds of n={QUICK['n']}, "
                         f"{QUICK['reps']} IHDP replications, max_epochs={QUICK['max_epochs']}, "
@@ -344,8 +357,8 @@ def main(argv=None):
         tasks += [{"suite": "ihdp", "world": r.replication, "rep": r, "model": m,
                    "seed": args.seed + r.replication, **common} for r in reps for m in models]
 
-    rows = C.parallel_map(run_one, tasks, jobs=args.jobs, desc="coverage fits",
-                          progress=not args.no_progress)
+    rows = C.run_cached(run_one, tasks, [_key(t) for t in tasks], _row_key, args,
+                        desc="coverage fits")
     summary = summarize(rows)
     env = C.environment(started)
     note = C.trial_note(args)

@@ -198,8 +198,16 @@ def test_disentangled_script(tmp_path, data_home):
 def test_interval_coverage_script(tmp_path, data_home):
     # --quick: 3 small synthetic worlds and 2 IHDP replications, CausalMIM with 4 bootstrap
     # members and the two EconML peers, in two worker processes
-    _run("interval_coverage.py", tmp_path, data_home, "--quick")
+    cache = tmp_path / "fits.jsonl"
+    _run("interval_coverage.py", tmp_path, data_home, "--quick", "--cache", str(cache))
     md, result = _check_files(tmp_path, "coverage_quick", [])
+    assert len(cache.read_text().splitlines()) == 15
+    # resumed with more members: only CausalMIM's fits are new (the key holds the members)
+    proc = _run("interval_coverage.py", tmp_path, data_home, "--quick", "--members", "3",
+                "--cache", str(cache), "--stem", "again")
+    assert "5 fits to run, 10 from" in proc.stderr
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert {r["members"] for r in again["runs"] if r["model"] == "CausalMIM"} == {3}
     models = ["CausalMIM", "CausalForestDML", "DRLearner"]
     assert result["models"] == models and result["members"] == 4
     assert result["worlds"] == {"synthetic": [0, 1, 2], "ihdp": [1, 2]}
