@@ -88,6 +88,9 @@ VARIANTS = {
                     "head_units": 50, "n_ensemble": 2},
     "ens3-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
                     "head_units": 50, "n_ensemble": 3},
+    # The MI penalty's ablation at the default the sixth round chose.
+    "ens2-mi0": {"mi_weight": 0.0, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                 "head_units": 50, "n_ensemble": 2},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():
@@ -158,7 +161,8 @@ def _mean(rows, key):
 
 def without_penalty(v):
     """The variant that is ``v`` with ``mi_weight=0`` (its own network without the MI penalty:
-    ``mi0`` for the one-layer trunk, ``trunk2-mi0`` for two layers), or None."""
+    ``mi0`` for the one-layer trunk, ``trunk2-mi0`` for two layers, ``ens2-mi0`` for two
+    members), or None."""
     want = {k: val for k, val in VARIANTS[v].items() if k != "mi_penalty"}
     want["mi_weight"] = 0.0
     return next((w for w, params in VARIANTS.items() if params == want), None)
@@ -286,7 +290,8 @@ def main(argv=None):
                "Dependence columns: means over factor pairs and units (± standard error over "
                "units). √PEHE and eps_ATE: out of sample. \"minus mi_weight=0's\": the paired "
                "difference to the same network without the MI penalty (`mi0` for one trunk "
-               "layer, `trunk2-mi0` for two), mean ± standard error over the units both have, "
+               "layer, `trunk2-mi0` for two, `ens2-mi0` for two members), mean ± standard "
+               "error over the units both have, "
                "and in how many units the variant is lower.\n\n"
                + _against_default(rows, args.variants, reps_report))
     env = C.environment(started)
