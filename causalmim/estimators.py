@@ -251,7 +251,8 @@ class CausalMIMRegressor(DRCFRRegressor):
     The defaults were chosen on development data (``benchmarks/results/defaults.md``): two
     members (``n_ensemble=2``) of 50-unit layers (``trunk_units``, ``rep_units``,
     ``head_units``), which beat one network of 100-unit layers (the earlier default) at 1.2-1.8
-    times its fit time. ``n_ensemble=1`` trains one network.
+    times its fit time there (1.6-2.5 times on larger data, ``benchmarks/results/speed.md``).
+    ``n_ensemble=1, trunk_units=100, rep_units=100, head_units=100`` is the earlier default.
 
     Parameters
     ----------
