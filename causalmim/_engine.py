@@ -289,7 +289,7 @@ class CausalNet(NeuralNet):
         if iterator is None:
             return
         total, count = 0.0, 0
-        self._penalty_sums = {}
+        self._penalty_sums, self._penalty_loss_sums = {}, {}
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
@@ -313,11 +313,11 @@ class CausalNet(NeuralNet):
         out = {}
         for group in self.penalty_terms:
             for term in group.terms:
-                value = self._penalty_sums.get(term.name)
+                value = self._penalty_loss_sums.get(term.name)
                 if value is None:
                     continue
                 key = (term.route or term.name).replace("_penalty", "_weight")
-                out[key] = out.get(key, 0.0) + group.weight * max(float(value), 0.0) / scale
+                out[key] = out.get(key, 0.0) + group.weight * float(value) / scale
         return out
 
     def _check_divergence(self, loss, what="training loss", penalty_scale=None):
@@ -474,9 +474,13 @@ class CausalNet(NeuralNet):
             inputs = self._penalty_inputs(out["factors"], data, groups)
             for group in groups:
                 value = self._penalty(group, inputs, data)
-                per_term = value.detach().view(len(group.terms), -1).sum(1)
-                for term, v in zip(group.terms, per_term, strict=True):
+                per_term = value.detach().view(len(group.terms), -1)
+                # the estimates (history) and what the loss counts of them (clamped per member)
+                for term, v, c in zip(group.terms, per_term.sum(1),
+                                      per_term.clamp_min(0.0).sum(1), strict=True):
                     self._penalty_sums[term.name] = self._penalty_sums.get(term.name, 0.0) + v
+                    self._penalty_loss_sums[term.name] = (
+                        self._penalty_loss_sums.get(term.name, 0.0) + c)
                 # A dependence is never negative: a negative estimate is critic error,
                 # and minimizing it further would only chase the critic.
                 loss = loss + group.weight * value.clamp_min(0.0).sum()

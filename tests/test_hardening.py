@@ -52,9 +52,12 @@ def test_exploding_finite_loss_warns(data):
     assert np.isfinite(est.predict(data.X)).all()
 
 
-def test_a_dominant_penalty_warns_about_its_weight_not_the_learning_rate(data):
+@pytest.mark.parametrize("n_ensemble", [1, 2])
+def test_a_dominant_penalty_warns_about_its_weight_not_the_learning_rate(data, n_ensemble):
+    # with two members, one member's negative estimates (critic error, clamped at 0 in the
+    # loss) must not cancel the other's in the share of the loss the warning attributes
     est = CausalMIMRegressor(**dict(TINY, max_epochs=3), trunk_units=8, mi_weight=1e5,
-                             mi_penalty_params={"hidden": 8})
+                             mi_penalty_params={"hidden": 8}, n_ensemble=n_ensemble)
     with pytest.warns(UnstableTrainingWarning, match=r"penalty terms make up \d+% of it "
                                                      r"\(mi_weight [0-9.e+]+.*Lower that weight"):
         est.fit(data.X, data.t, data.y)
