@@ -243,12 +243,15 @@ def test_speed_script(tmp_path, data_home):
     assert result["causalmim_defaults"]["n_ensemble"] >= 1
     ihdp = result["ihdp"]
     assert ihdp["replication"] == 1 and ihdp["repeats"] == 1
-    assert ihdp["models"] == ["TARNet", "CausalMIM-ens1", "CausalMIM-ens5", "CausalMIM"]
+    assert ihdp["models"] == ["TARNet", "CausalMIM-ens1", "CausalMIM-ens5", "CausalMIM",
+                              "CausalMIM-1x100"]
     assert all(r["error"] is None and r["epochs"] == 2 for r in ihdp["runs"])
     assert ihdp["summary"]["CausalMIM-ens5"]["params"]["n_ensemble"] == 5
+    assert ihdp["summary"]["CausalMIM-1x100"]["params"]["trunk_units"] == 100
     assert [(r["name"], r["target"]) for r in ihdp["ratios"]] == [
         ("CausalMIM default / TARNet single network", 1.5),
-        ("CausalMIM ens5 / CausalMIM ens1", 2.0)]
+        ("CausalMIM ens5 / CausalMIM ens1", 2.0),
+        ("CausalMIM default / one network of 100-unit layers (the earlier default)", 2.0)]
     for r in ihdp["ratios"]:
         assert r["ratio"] > 0 and r["numerator_pehe_out"] > 0
         assert f"**{r['name']}**" in md

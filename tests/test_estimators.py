@@ -403,7 +403,8 @@ def test_mi_penalty_lowers_the_held_out_dependence_between_factors(seed):
 def test_linear_skip_adds_a_trained_linear_path(data, tmp_path):
     est = make(CausalMIMRegressor, linear_skip=True).fit(data.X, data.t, data.y)
     skip = est.net_.module_.skip
-    assert skip.weight.shape == (2, data.X.shape[1], 1)  # one member x two arms
+    assert est.n_ensemble == 2  # the default
+    assert skip.weight.shape == (2 * 2, data.X.shape[1], 1)  # two members x two arms
     before = est.predict(data.X)
     est.save(tmp_path / "skip.pt")
     np.testing.assert_allclose(load(tmp_path / "skip.pt").predict(data.X), before, rtol=1e-6)
