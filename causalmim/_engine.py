@@ -474,16 +474,17 @@ class CausalNet(NeuralNet):
             inputs = self._penalty_inputs(out["factors"], data, groups)
             for group in groups:
                 value = self._penalty(group, inputs, data)
-                per_term = value.detach().view(len(group.terms), -1)
+                # A dependence is never negative: a negative estimate is critic error,
+                # and minimizing it further would only chase the critic.
+                counted = value.clamp_min(0.0)
+                loss = loss + group.weight * counted.sum()
                 # the estimates (history) and what the loss counts of them (clamped per member)
-                for term, v, c in zip(group.terms, per_term.sum(1),
-                                      per_term.clamp_min(0.0).sum(1), strict=True):
+                shape = (len(group.terms), -1)
+                for term, v, c in zip(group.terms, value.detach().view(shape).sum(1),
+                                      counted.detach().view(shape).sum(1), strict=True):
                     self._penalty_sums[term.name] = self._penalty_sums.get(term.name, 0.0) + v
                     self._penalty_loss_sums[term.name] = (
                         self._penalty_loss_sums.get(term.name, 0.0) + c)
-                # A dependence is never negative: a negative estimate is critic error,
-                # and minimizing it further would only chase the critic.
-                loss = loss + group.weight * value.clamp_min(0.0).sum()
         if self.targeted_weight and prop is not None:
             g = torch.softmax(prop, dim=2)[:, :, 1].clamp(*_PROPENSITY_CLIP)
             tf = t.to(fact.dtype)
