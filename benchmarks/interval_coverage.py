@@ -155,23 +155,24 @@ def _world(task):
             rep.test.mu1 - rep.test.mu0, rep.train.mu1 - rep.train.mu0)
 
 
-def _key(task):
-    """A task's key in the row cache (``--cache``): suite, world, model, seed and members."""
-    members = task["members"] if task["model"] == "CausalMIM" else None
-    return task["suite"], task["world"], task["model"], task["seed"], members
+def _identity(task):
+    """The fields of a task's row that say which fit it is (CausalMIM's members included)."""
+    row = {"suite": task["suite"], "world": task["world"], "model": task["model"],
+           "random_state": task["seed"]}
+    if task["model"] == "CausalMIM":
+        row["members"] = task["members"]
+    return row
 
 
 def _row_key(row):
+    """A row's key in the row cache (``--cache``); a task's is that of its :func:`_identity`."""
     return row["suite"], row["world"], row["model"], row["random_state"], row.get("members")
 
 
 def run_one(task):
     """Fit one model on one world and score its intervals; failures are recorded, not raised."""
     name = task["model"]
-    row = {"suite": task["suite"], "world": task["world"], "model": name,
-           "random_state": task["seed"]}
-    if name == "CausalMIM":
-        row["members"] = task["members"]
+    row = _identity(task)
 
     def work():
         train, X_test, tau_test, tau_train = _world(task)
@@ -357,7 +358,7 @@ def main(argv=None):
         tasks += [{"suite": "ihdp", "world": r.replication, "rep": r, "model": m,
                    "seed": args.seed + r.replication, **common} for r in reps for m in models]
 
-    rows = C.run_cached(run_one, tasks, [_key(t) for t in tasks], _row_key, args,
+    rows = C.run_cached(run_one, tasks, [_row_key(_identity(t)) for t in tasks], _row_key, args,
                         desc="coverage fits")
     summary = summarize(rows)
     env = C.environment(started)
