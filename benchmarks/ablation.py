@@ -91,6 +91,13 @@ VARIANTS = {
     # The MI penalty's ablation at the default the sixth round chose.
     "ens2-mi0": {"mi_weight": 0.0, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
                  "head_units": 50, "n_ensemble": 2},
+    # Seventh round: weight averaging (an exponential moving average of the weights over the
+    # steps, validated and kept by early stopping) on the default, at two horizons (about 50
+    # and 200 steps).
+    "ens2-ema98": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                   "head_units": 50, "n_ensemble": 2, "ema_decay": 0.98},
+    "ens2-ema995": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                    "head_units": 50, "n_ensemble": 2, "ema_decay": 0.995},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():

@@ -266,7 +266,7 @@ class _BaseCausalEstimator(DoublyRobustMixin, FairnessMixin, RegressorMixin, Bas
             optimizer__weight_decay=self.weight_decay, batch_size=self.batch_size,
             **{f"optimizer__{k}": v for k, v in fused_adam_kwargs(device).items()},
             max_epochs=self.max_epochs, train_split=None, device=device,
-            epoch_size=self.epoch_size,
+            epoch_size=self.epoch_size, ema_decay=self.ema_decay,
             callbacks=callbacks, shuffle_seed=shuffle_seed,
             outcome=self.outcome, arm_shares=tuple(float(s) for s in arm_shares),
             verbose=self.verbose, critic_lr=self.critic_lr, critic_steps=self.critic_steps,

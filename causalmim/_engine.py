@@ -39,12 +39,17 @@ Early stopping is per member (:class:`MemberEarlyStopping`): after each epoch, e
 factual loss on its own validation rows; each member keeps the weights of its own best epoch,
 and training ends when every member has run out of patience.
 
+Weight averaging (``ema_decay > 0``): the net keeps an exponential moving average of the
+network's weights over the training steps; early stopping validates and keeps the averaged
+weights, and a net without early stopping ends with them.
+
 The penalties are registered the skorch way (an extra module ``critic_``, a ``ModuleDict``, with
 its own optimizer ``critic_optimizer_``) so that they move to the device and persist with the net.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import warnings
@@ -172,6 +177,11 @@ class MemberEarlyStopping(Callback):
         self.best_params_ = [p.detach().clone() for p in net.module_.parameters()]
 
     def on_epoch_end(self, net, **kwargs):
+        # With weight averaging (``ema_decay``) the averaged weights are validated and kept.
+        with net.averaged_weights():
+            self._record(net)
+
+    def _record(self, net):
         losses = net.member_validation_loss().cpu().numpy()
         if not np.all(np.isfinite(losses)):
             bad = np.flatnonzero(~np.isfinite(losses)).tolist()
@@ -213,7 +223,7 @@ class CausalNet(NeuralNet):
                  critic_optimizer=torch.optim.Adam, critic_lr=1e-3, critic_steps=1,
                  outcome="continuous", propensity_weight=0.0, importance_weighting=False,
                  targeted_weight=0.0, arm_shares=None, shuffle_seed=0, epoch_size=None,
-                 **kwargs):
+                 ema_decay=0.0, **kwargs):
         self.critic = critic
         self.penalty_terms = penalty_terms
         self.critic_optimizer = critic_optimizer
@@ -226,6 +236,7 @@ class CausalNet(NeuralNet):
         self.arm_shares = arm_shares
         self.shuffle_seed = shuffle_seed
         self.epoch_size = epoch_size
+        self.ema_decay = ema_decay
         super().__init__(module, *args, **kwargs)
 
     # ------------------------------------------------------------------ initialization
@@ -273,9 +284,10 @@ class CausalNet(NeuralNet):
         return data, None
 
     def release_fit_data(self):
-        """Drop the per-row training state (data, host copies, row index) after ``fit``, so
-        that a fitted net does not carry its training set."""
-        for name in ("data_", "_labels_host", "_train_rows"):
+        """Drop the per-row training state (data, host copies, row index) and the weight
+        average after ``fit``, so that a fitted net carries neither its training set nor a
+        second copy of its weights."""
+        for name in ("data_", "_labels_host", "_train_rows", "_ema", "_ema_steps"):
             self.__dict__.pop(name, None)
 
     def get_iterator(self, dataset, training=False):
@@ -380,7 +392,53 @@ class CausalNet(NeuralNet):
                     named_parameters=TeeGenerator(self.get_all_learnable_params()),
                     X=data, y=data["y"], training=True)
         self.optimizer_.step()
+        self._update_average()
         return {"loss": loss, "y_pred": out}
+
+    # ------------------------------------------------------------------ weight averaging
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        if self.ema_decay:
+            self._ema = [p.detach().clone() for p in self.module_.parameters()]
+            self._ema_steps = 0
+
+    def _update_average(self):
+        """One step of the exponential moving average of the network's weights, with
+        decay ``min(ema_decay, (1 + k) / (10 + k))`` at step k, so that the first steps do
+        not tie the average to the initial weights."""
+        if not self.ema_decay:
+            return
+        self._ema_steps += 1
+        k = self._ema_steps
+        decay = min(self.ema_decay, (1.0 + k) / (10.0 + k))
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema, [p.detach() for p in self.module_.parameters()],
+                                 1.0 - decay)
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Within the block the network holds its averaged weights (``ema_decay``), its own
+        ones again afterwards; without averaging, nothing changes."""
+        if not self.ema_decay or not hasattr(self, "_ema"):
+            yield
+            return
+        params = list(self.module_.parameters())
+        with torch.no_grad():
+            own = [p.detach().clone() for p in params]
+            torch._foreach_copy_(params, self._ema)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, own)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # The net's own hook runs before the callbacks': early stopping then replaces these
+        # weights with its best epoch's (averaged ones, when averaging).
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        if self.ema_decay and hasattr(self, "_ema"):
+            with torch.no_grad():
+                torch._foreach_copy_(list(self.module_.parameters()), self._ema)
 
     def _active_terms(self, varied, critic_only=False):
         """The active term groups (:class:`causalmim._terms.TermGroup`) of a batch whose label

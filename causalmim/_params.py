@@ -53,6 +53,7 @@ COMMON_CONSTRAINTS = {
     "max_epochs": [positive_int()],
     "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     "patience": [positive_int()],
+    "ema_decay": [Interval(Real, 0, 1, closed="left")],
     "outcome": [StrOptions({"continuous", "binary"})],
     "control": "no_validation",
     "device": [str, torch.device],
@@ -107,6 +108,12 @@ COMMON_DOC = """
     patience : int
         Epochs without improvement of the validation loss before stopping; the best epoch's
         weights are restored.
+    ema_decay : float in [0, 1)
+        Weight averaging: with a value such as 0.99 the network keeps an exponential moving
+        average of its weights over the training steps (decay ``min(ema_decay,
+        (1 + k) / (10 + k))`` at step k), and early stopping validates and keeps the averaged
+        weights; the model ends with the best epoch's averaged weights (the last epoch's
+        without early stopping). 0 (the default) switches it off.
     outcome : {"continuous", "binary"}
         ``"binary"`` trains the outcome heads with log-loss on 0/1 outcomes (conversions); effects
         are then differences of probabilities.

@@ -70,6 +70,7 @@ class TARNetRegressor(_BaseCausalEstimator):
                  activation="elu", dropout=0.0, learning_rate=3e-4, weight_decay=1e-4,
                  batch_size=128,
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2, patience=40,
+                 ema_decay=0.0,
                  outcome="continuous", control=None, device="auto", random_state=None,
                  n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0,
@@ -108,7 +109,8 @@ class CFRNetRegressor(_BaseCausalEstimator):
                  rep_layers=2, head_units=100, head_layers=2, activation="elu", dropout=0.0,
                  learning_rate=3e-4, weight_decay=1e-4, batch_size=128,
                  epoch_size=10_000, max_epochs=500,
-                 validation_fraction=0.2, patience=40, outcome="continuous", control=None,
+                 validation_fraction=0.2, patience=40, ema_decay=0.0, outcome="continuous",
+                 control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, fairness_penalty="iwclub", fairness_penalty_params=None,
                  fairness_weight=0.0, critic_lr=1e-3, critic_steps=1):
@@ -147,7 +149,7 @@ class DragonNetRegressor(_BaseCausalEstimator):
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
                  weight_decay=1e-4, batch_size=128,
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
-                 patience=40, outcome="continuous", control=None, device="auto",
+                 patience=40, ema_decay=0.0, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0,
                  critic_lr=1e-3, critic_steps=1):
@@ -210,7 +212,7 @@ class DRCFRRegressor(DisentangledMixin, _BaseCausalEstimator):
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
                  weight_decay=1e-4, batch_size=128,
                  epoch_size=10_000, max_epochs=500, validation_fraction=0.2,
-                 patience=40, outcome="continuous", control=None, device="auto",
+                 patience=40, ema_decay=0.0, outcome="continuous", control=None, device="auto",
                  random_state=None, n_ensemble=1, bootstrap=False, verbose=0, callbacks=None,
                  fairness_penalty="iwclub", fairness_penalty_params=None, fairness_weight=0.0,
                  critic_lr=1e-3, critic_steps=1):
@@ -304,7 +306,8 @@ class CausalMIMRegressor(DRCFRRegressor):
                  rep_layers=2, head_units=50, head_layers=2, activation="elu", dropout=0.1,
                  learning_rate=3e-4, weight_decay=1e-4, batch_size=128,
                  epoch_size=10_000, max_epochs=500,
-                 validation_fraction=0.2, patience=40, outcome="continuous", control=None,
+                 validation_fraction=0.2, patience=40, ema_decay=0.0, outcome="continuous",
+                 control=None,
                  device="auto", random_state=None, n_ensemble=2, bootstrap=False, verbose=0,
                  callbacks=None, fairness_penalty="iwclub", fairness_penalty_params=None,
                  fairness_weight=0.0):
@@ -384,7 +387,8 @@ class ParallelMIMRegressor(_BaseCausalEstimator):
                  trunk_units=100, trunk_layers=1, rep_units=100, rep_layers=2, head_units=100,
                  head_layers=2, activation="elu", dropout=0.0, learning_rate=3e-4,
                  weight_decay=1e-4, batch_size=128, epoch_size=10_000, max_epochs=500,
-                 validation_fraction=0.2, patience=40, outcome="continuous", control=None,
+                 validation_fraction=0.2, patience=40, ema_decay=0.0, outcome="continuous",
+                 control=None,
                  device="auto", random_state=None, n_ensemble=1, bootstrap=False, verbose=0,
                  callbacks=None, fairness_penalty="iwclub", fairness_penalty_params=None,
                  fairness_weight=0.0):
