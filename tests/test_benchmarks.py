@@ -265,6 +265,25 @@ def test_speed_script(tmp_path, data_home):
 
 
 @pytest.mark.slow
+def test_predict_profile_script(tmp_path, data_home):
+    _run("predict_profile.py", tmp_path, data_home, "--rows", "3000")
+    md, result = _check_files(tmp_path, "predict_profile", [])
+    rows = {r["model"]: r for r in result["rows"]}
+    assert list(rows) == ["TARNet", "CausalMIM (defaults)", "CausalMIM, activation='relu'"]
+    # Counted by hand from the defaults (two members, 6 features, 50-unit layers, two arms):
+    # trunk 6*50 + 50*50, the two factors the heads read 2 * (50*50 + 50*50), the heads
+    # 2 * (100*50 + 50*50 + 50); activations 100 + 200 + 200, per member.
+    per_member = 6 * 50 + 50 * 50 + 2 * (2 * 50 * 50) + 2 * (100 * 50 + 50 * 50 + 50)
+    for name in ("CausalMIM (defaults)", "CausalMIM, activation='relu'"):
+        assert rows[name]["macs_per_row"] == 2 * per_member
+        assert rows[name]["activations_per_row"] == 2 * 500
+        assert rows[name]["floor_rows_per_s"] > 0
+    assert all(r["rows_per_s"] > 0 for r in rows.values())
+    assert result["kernels"]["elu ns/element"] > 0
+    assert "predict rows/s (≥ 500,000)" in md
+
+
+@pytest.mark.slow
 def test_tuning_script(tmp_path, data_home):
     _run("tuning.py", tmp_path, data_home, "--replications", "1", "--candidates", "2",
          "--cv", "2", "--jobs", "1")
