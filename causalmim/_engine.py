@@ -412,8 +412,7 @@ class CausalNet(NeuralNet):
         k = self._ema_steps
         decay = min(self.ema_decay, (1.0 + k) / (10.0 + k))
         with torch.no_grad():
-            torch._foreach_lerp_(self._ema, [p.detach() for p in self.module_.parameters()],
-                                 1.0 - decay)
+            torch._foreach_lerp_(self._ema, list(self.module_.parameters()), 1.0 - decay)
 
     @contextlib.contextmanager
     def averaged_weights(self):
