@@ -98,6 +98,13 @@ VARIANTS = {
                    "head_units": 50, "n_ensemble": 2, "ema_decay": 0.98},
     "ens2-ema995": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
                     "head_units": 50, "n_ensemble": 2, "ema_decay": 0.995},
+    # Eighth round: the averaged weights kept improving for longer (seventh round); with a
+    # shorter patience they might keep the gain at the default's time.
+    "ens2-ema98-p20": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+                       "head_units": 50, "n_ensemble": 2, "ema_decay": 0.98, "patience": 20},
+    "ens2-ema995-p20": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50,
+                        "rep_units": 50, "head_units": 50, "n_ensemble": 2, "ema_decay": 0.995,
+                        "patience": 20},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():
