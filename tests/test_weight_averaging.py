@@ -8,7 +8,7 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from causalmim import CausalMIMRegressor, TARNetRegressor
+from causalmim import CausalMIMRegressor, TARNetRegressor, load
 from causalmim.datasets import make_disentangled
 
 TINY = dict(rep_units=8, rep_layers=1, head_units=8, head_layers=1, batch_size=64,
@@ -85,7 +85,7 @@ def test_each_member_keeps_the_average_of_its_own_best_epoch(data):
     assert np.isfinite(est.history_[:, "valid_loss"]).all()
 
 
-def test_averaging_changes_the_fit_and_leaves_no_copy_behind(data):
+def test_averaging_changes_the_fit_and_leaves_no_copy_behind(data, tmp_path):
     X, t, y = data
     plain = TARNetRegressor(**TINY, max_epochs=6).fit(X, t, y)
     averaged = TARNetRegressor(**TINY, max_epochs=6, ema_decay=0.9).fit(X, t, y)
@@ -94,6 +94,10 @@ def test_averaging_changes_the_fit_and_leaves_no_copy_behind(data):
     assert not hasattr(averaged.net_, "_ema")
     again = pickle.loads(pickle.dumps(averaged))
     np.testing.assert_array_equal(again.predict(X), averaged.predict(X))
+    averaged.save(tmp_path / "model.pt")
+    loaded = load(tmp_path / "model.pt")
+    assert loaded.ema_decay == 0.9
+    np.testing.assert_array_equal(loaded.predict(X), averaged.predict(X))
 
 
 def test_zero_is_off(data):
