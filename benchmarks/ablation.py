@@ -112,7 +112,8 @@ for _params in VARIANTS.values():
 #: The variant that equals CausalMIMRegressor's defaults (chosen by the --dev sweep).
 DEFAULT = "ens2-narrow"
 ABLATION = ("mi0", "vclub_s-0.001", "vclub_s-0.01", "vclub_s-0.1", "vclub_s-1", "dcor-0.1",
-            "hsic-10", "trunk2-mi0", "trunk2-0.01", "ens5-narrow", "ens2-mi0", "ens2-narrow")
+            "hsic-10", "trunk2-mi0", "trunk2-0.01", "ens5-narrow", "ens2-mi0", "ens2-ema98-p20",
+            "ens2-narrow")
 FACTORS = ("instrumental", "confounding", "adjustment")
 KEYS = ("pehe", "ate_err", "dcor", "mi", "seconds")
 
