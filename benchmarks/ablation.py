@@ -43,6 +43,10 @@ import numpy as np
 # The variants as they were run. The sweep that chose the defaults ran when CausalMIM's default
 # was mi_weight=0.001, so every variant names its MI weight explicitly.
 OLD = {"mi_weight": 0.001}
+# Narrow layers and two trunk layers at mi_weight=0.01: the base of the member rounds (four to
+# eight), which vary the members and one or two settings.
+NARROW = {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
+          "head_units": 50}
 VARIANTS = {
     "mi0": {"mi_weight": 0.0},
     "vclub_s-0.001": OLD,
@@ -72,39 +76,28 @@ VARIANTS = {
     # The MI penalty's ablation at the default the third round chose.
     "trunk2-mi0": {"mi_weight": 0.0, "trunk_layers": 2},
     # Fourth round: can five narrow members cost what one full network costs?
-    "ens5-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                    "head_units": 50, "n_ensemble": 5},
+    "ens5-narrow": {**NARROW, "n_ensemble": 5},
     # Fifth round: the critics' width. At the default width (64) each vCLUB-S critic has about
     # as many weights as a factor network, more than a narrow member's: narrower critics, and
     # with them a larger batch, to bring five narrow members near the cost of one network.
     "critic16-0.01": {"mi_weight": 0.01, "trunk_layers": 2, "mi_penalty_params": {"hidden": 16}},
-    "ens5-narrow-c16": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                        "head_units": 50, "n_ensemble": 5, "mi_penalty_params": {"hidden": 16}},
-    "ens5-narrow-c16-bs256": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50,
-                              "rep_units": 50, "head_units": 50, "n_ensemble": 5,
-                              "mi_penalty_params": {"hidden": 16}, "batch_size": 256},
+    "ens5-narrow-c16": {**NARROW, "n_ensemble": 5, "mi_penalty_params": {"hidden": 16}},
+    "ens5-narrow-c16-bs256": {**NARROW, "n_ensemble": 5, "mi_penalty_params": {"hidden": 16},
+                              "batch_size": 256},
     # Sixth round: fewer narrow members, for an ensemble within two times the default's cost.
-    "ens2-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                    "head_units": 50, "n_ensemble": 2},
-    "ens3-narrow": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                    "head_units": 50, "n_ensemble": 3},
+    "ens2-narrow": {**NARROW, "n_ensemble": 2},
+    "ens3-narrow": {**NARROW, "n_ensemble": 3},
     # The MI penalty's ablation at the default the sixth round chose.
-    "ens2-mi0": {"mi_weight": 0.0, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                 "head_units": 50, "n_ensemble": 2},
+    "ens2-mi0": {**NARROW, "mi_weight": 0.0, "n_ensemble": 2},
     # Seventh round: weight averaging (an exponential moving average of the weights over the
     # steps, validated and kept by early stopping) on the default, at two horizons (about 50
     # and 200 steps).
-    "ens2-ema98": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                   "head_units": 50, "n_ensemble": 2, "ema_decay": 0.98},
-    "ens2-ema995": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                    "head_units": 50, "n_ensemble": 2, "ema_decay": 0.995},
+    "ens2-ema98": {**NARROW, "n_ensemble": 2, "ema_decay": 0.98},
+    "ens2-ema995": {**NARROW, "n_ensemble": 2, "ema_decay": 0.995},
     # Eighth round: the averaged weights kept improving for longer (seventh round); with a
     # shorter patience they might keep the gain at the default's time.
-    "ens2-ema98-p20": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50, "rep_units": 50,
-                       "head_units": 50, "n_ensemble": 2, "ema_decay": 0.98, "patience": 20},
-    "ens2-ema995-p20": {"mi_weight": 0.01, "trunk_layers": 2, "trunk_units": 50,
-                        "rep_units": 50, "head_units": 50, "n_ensemble": 2, "ema_decay": 0.995,
-                        "patience": 20},
+    "ens2-ema98-p20": {**NARROW, "n_ensemble": 2, "ema_decay": 0.98, "patience": 20},
+    "ens2-ema995-p20": {**NARROW, "n_ensemble": 2, "ema_decay": 0.995, "patience": 20},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():
