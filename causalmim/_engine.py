@@ -398,15 +398,16 @@ class CausalNet(NeuralNet):
     # ------------------------------------------------------------------ weight averaging
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        if self.ema_decay:
-            self._ema = [p.detach().clone() for p in self.module_.parameters()]
-            self._ema_steps = 0
+        # The average of the weights, or None without weight averaging.
+        self._ema = ([p.detach().clone() for p in self.module_.parameters()]
+                     if self.ema_decay else None)
+        self._ema_steps = 0
 
     def _update_average(self):
         """One step of the exponential moving average of the network's weights, with
         decay ``min(ema_decay, (1 + k) / (10 + k))`` at step k, so that the first steps do
         not tie the average to the initial weights."""
-        if not self.ema_decay:
+        if self._ema is None:
             return
         self._ema_steps += 1
         k = self._ema_steps
@@ -414,30 +415,30 @@ class CausalNet(NeuralNet):
         with torch.no_grad():
             torch._foreach_lerp_(self._ema, list(self.module_.parameters()), 1.0 - decay)
 
+    def _load_weights(self, weights):
+        with torch.no_grad():
+            torch._foreach_copy_(list(self.module_.parameters()), weights)
+
     @contextlib.contextmanager
     def averaged_weights(self):
         """Within the block the network holds its averaged weights (``ema_decay``), its own
         ones again afterwards; without averaging, nothing changes."""
-        if not self.ema_decay or not hasattr(self, "_ema"):
+        if getattr(self, "_ema", None) is None:
             yield
             return
-        params = list(self.module_.parameters())
-        with torch.no_grad():
-            own = [p.detach().clone() for p in params]
-            torch._foreach_copy_(params, self._ema)
+        own = [p.detach().clone() for p in self.module_.parameters()]
+        self._load_weights(self._ema)
         try:
             yield
         finally:
-            with torch.no_grad():
-                torch._foreach_copy_(params, own)
+            self._load_weights(own)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # The net's own hook runs before the callbacks': early stopping then replaces these
         # weights with its best epoch's (averaged ones, when averaging).
         super().on_train_end(net, X=X, y=y, **kwargs)
-        if self.ema_decay and hasattr(self, "_ema"):
-            with torch.no_grad():
-                torch._foreach_copy_(list(self.module_.parameters()), self._ema)
+        if self._ema is not None:
+            self._load_weights(self._ema)
 
     def _active_terms(self, varied, critic_only=False):
         """The active term groups (:class:`causalmim._terms.TermGroup`) of a batch whose label
