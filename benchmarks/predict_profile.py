@@ -67,14 +67,14 @@ def kernels(members=2, units=50, repeats=300):
 def layer_counts(model):
     """Multiply-adds and activation outputs per row of one prediction (outcome heads of every
     arm, the factors they read, the trunk; no propensity head), from the fitted network."""
+    from causalmim._nn import MemberLinear
+
     net = model.net_.module_
     m = net.n_members
     macs = acts = 0
 
     def mlp(block, copies):
         nonlocal macs, acts
-        from causalmim._nn import MemberLinear
-
         layers = list(block.net)
         for i, layer in enumerate(layers):
             if isinstance(layer, MemberLinear):
