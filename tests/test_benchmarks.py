@@ -462,3 +462,31 @@ def test_parallel_tables_compare_on_shared_units_and_say_what_the_penalty_did():
     few = [r for r in rows if r["unit"] <= 3]  # 3 of 3 lower: too few units to call it
     assert "(sign test p = 0.25): no clear difference" in par.section(few, "ihdp", "IHDP",
                                                                        models)
+
+
+def test_model_name_with_settings_changes_only_those():
+    model = common.make_model("CausalMIM:ema_decay=0.98,patience=20", "binary", random_state=4)
+    default = common.make_model("CausalMIM", "binary", random_state=4).get_params()
+    changed = {k for k, v in model.get_params().items() if v != default[k]}
+    assert changed == {"ema_decay", "patience"}
+    assert model.get_params()["ema_decay"] == 0.98 and model.get_params()["patience"] == 20
+    assert common.check_models(["CausalMIM:dropout=0.0", "TARNet"]) == [
+        "CausalMIM:dropout=0.0", "TARNet"]
+
+
+@pytest.mark.parametrize("name, match", [
+    ("CausalMIM:", "no settings"),
+    ("CausalMIM:dropout", "cannot read 'dropout'"),
+    ("CausalMIM:dropout=high", "cannot read 'dropout=high'"),
+    ("CausalMIM:no_such=1", "no_such"),
+    ("XLearner:alpha=1", "causalmim models only"),
+])
+def test_model_name_with_bad_settings_says_what_is_wrong(name, match):
+    pytest.importorskip("econml")
+    with pytest.raises(ValueError, match=match):
+        common.make_model(name)
+
+
+def test_every_named_variant_has_a_note():
+    notes = common.model_notes(list(common.VARIANTS))
+    assert all(v in notes for v in common.VARIANTS)
