@@ -98,6 +98,9 @@ VARIANTS = {
     # shorter patience they might keep the gain at the default's time.
     "ens2-ema98-p20": {**NARROW, "n_ensemble": 2, "ema_decay": 0.98, "patience": 20},
     "ens2-ema995-p20": {**NARROW, "n_ensemble": 2, "ema_decay": 0.995, "patience": 20},
+    # Tenth round: the balance penalty's weight (on the adjustment factor; default 1.0).
+    "ens2-bal0": {**NARROW, "n_ensemble": 2, "balance_weight": 0.0},
+    "ens2-bal01": {**NARROW, "n_ensemble": 2, "balance_weight": 0.1},
 }
 # The first two rounds ran when the trunk had one layer by default: they name it.
 for _params in VARIANTS.values():
