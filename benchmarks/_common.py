@@ -257,7 +257,10 @@ def scored_run(ids, name, outcome, seed, max_epochs, train, evals, score, keys):
 
 
 def check_models(names):
-    unknown = [n for n in names if split_model_name(n)[0] not in ALL_MODELS]
+    try:
+        unknown = [n for n in names if split_model_name(n)[0] not in ALL_MODELS]
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if unknown:
         raise SystemExit(f"error: unknown model(s) {', '.join(unknown)}; valid models are "
                          f"{', '.join(ALL_MODELS)}.")

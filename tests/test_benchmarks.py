@@ -490,3 +490,8 @@ def test_model_name_with_bad_settings_says_what_is_wrong(name, match):
 def test_every_named_variant_has_a_note():
     notes = common.model_notes(list(common.VARIANTS))
     assert all(v in notes for v in common.VARIANTS)
+
+
+def test_check_models_exits_with_the_reason_for_bad_settings():
+    with pytest.raises(SystemExit, match="cannot read 'dropout'"):
+        common.check_models(["CausalMIM:dropout"])
