@@ -120,12 +120,11 @@ ALL_MODELS = {
     "DRLearner": dr_learner,
     "TLearner": t_learner,
 }
-CAUSALMIM_MODELS = ("TARNet", "CFRNet", "DragonNet", "DR-CFR", "CausalMIM", "CausalMIM-ens5",
-                    "CausalMIM-ema", "CausalMIM-p20")
+ECONML_MODELS = ("CausalForestDML", "XLearner", "DRLearner", "TLearner")
+CAUSALMIM_MODELS = tuple(m for m in ALL_MODELS if m not in ECONML_MODELS)
 #: Non-default configurations: run by name (``--models``) or by scripts that list them.
 VARIANTS = ("CausalMIM-ens5", "CausalMIM-ema", "CausalMIM-p20")
 DEFAULT_MODELS = tuple(m for m in ALL_MODELS if m not in VARIANTS)
-ECONML_MODELS = ("CausalForestDML", "XLearner", "DRLearner", "TLearner")
 
 MODEL_NOTES = (
     "causalmim estimators: default settings (early stopping on a validation split carved from "
@@ -188,10 +187,10 @@ def make_model(name, outcome="continuous", random_state=0, max_epochs=None):
 def split_model_name(name):
     """``"CausalMIM:ema_decay=0.98,patience=20"`` -> ``("CausalMIM", {"ema_decay": 0.98,
     "patience": 20})``: a model of the table with some settings changed, for development runs
-    (values are Python literals)."""
+    (values are Python literals without commas: the settings are split at commas)."""
     base, sep, rest = name.partition(":")
     params = {}
-    for item in filter(None, rest.split(",")) if sep else ():
+    for item in filter(None, rest.split(",")):  # rest is "" without a ':'
         key, eq, value = item.partition("=")
         try:
             if not (eq and key.strip().isidentifier()):
